@@ -1,0 +1,1 @@
+"""fenceproof: prove every code block of a Markdown skill against a real PostgreSQL."""

@@ -1,0 +1,120 @@
+"""The data every stage passes on: blocks pulled from Markdown, and what became of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Outcome = Literal["passed", "proved", "linted", "skipped", "checked", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "proved", "linted", "skipped", "checked", "failed")
+Role = Literal["correct", "incorrect"]
+Mode = Literal["run", "lint", "skip", "file"]
+
+
+class ConfigError(Exception):
+    """Bad input: malformed frontmatter, an unknown fence attribute, an unclosed fence, ...
+
+    Always names a file and a line; the CLI prints it as ``path:line: message`` and exits 2.
+    """
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a block must do: ``raises``, ``warns``, ``lint`` or ``queries``, and its target."""
+
+    kind: Literal["raises", "warns", "lint", "queries"]
+    target: str  # a qualified exception or warning name, a ruff code, or a count
+    match: str | None = None  # a regular expression searched in the exception or warning text
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block, as written in its Markdown file."""
+
+    path: Path  # absolute path of the Markdown file
+    rel: str  # the same path relative to the repository root, with forward slashes
+    line: int  # 1-based line of the opening fence
+    lang: str  # the first word of the info string, lower-cased
+    code: str  # the block's content, ending with a newline
+    attrs: dict[str, str] = field(default_factory=dict)  # the quoted key="value" pairs after the language
+    role: Role | None = None  # from the nearest "Incorrect"/"Correct" label above it, or role="..."
+
+    @property
+    def first_code_line(self) -> int:
+        """The Markdown line of the block's first line of code."""
+        return self.line + 1
+
+    @property
+    def mode(self) -> Mode:
+        if "file" in self.attrs:
+            return "file"
+        return self.attrs.get("mode", "run")  # type: ignore[return-value]
+
+    @property
+    def reason(self) -> str | None:
+        return self.attrs.get("reason")
+
+    @property
+    def expect(self) -> Expectation | None:
+        raw = self.attrs.get("expect")
+        if raw is None:
+            return None
+        kind, _, target = raw.partition(":")
+        return Expectation(kind, target, self.attrs.get("match"))  # type: ignore[arg-type]
+
+    @property
+    def timeout(self) -> float | None:
+        raw = self.attrs.get("timeout")
+        return float(raw) if raw is not None else None
+
+    @property
+    def where(self) -> str:
+        return f"{self.rel}:{self.line}"
+
+
+@dataclass
+class Document:
+    """One Markdown file of the corpus with its frontmatter and blocks."""
+
+    path: Path
+    rel: str
+    kind: str  # "skill", "rule", "sections", "template", "reference", "checklist", "example", "other"
+    frontmatter: dict[str, object]
+    blocks: list[Block]
+
+
+@dataclass
+class BlockResult:
+    """What became of one block: the row of the JSON report."""
+
+    block: Block
+    outcome: Outcome
+    message: str | None = None  # why it failed, or what it proved ("raised sqlalchemy.exc.MissingGreenlet")
+    duration_s: float = 0.0
+    measured: dict[str, object] = field(default_factory=dict)  # e.g. {"queries": 11}
+
+    def to_json(self) -> dict[str, object]:
+        b = self.block
+        return {
+            "path": b.rel,
+            "line": b.line,
+            "lang": b.lang,
+            "mode": b.mode,
+            "role": b.role,
+            "expect": str(b.expect) if b.expect else None,
+            "outcome": self.outcome,
+            "reason": b.reason,
+            "duration_s": round(self.duration_s, 4),
+            "message": self.message,
+            "measured": self.measured,
+        }

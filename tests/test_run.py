@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from runtime_helpers import DOC_REL, block
+from runtime_helpers import DOC_REL, block, database_names
 
 from fenceproof.models import Block
-from fenceproof.postgres import Server
+from fenceproof.postgres import PREFIX, Server
 from fenceproof.run import DocumentRun, run_document
 from fenceproof.upstream import Upstream
 
@@ -331,3 +334,40 @@ def test_blocks_it_cannot_run_are_refused(pg_server: Server, upstream: Upstream)
     with pytest.raises(ValueError, match="cannot execute"):
         run_document([block(1, "echo hi\n", lang="bash")], pg_server, None, upstream.url)
     assert os.path.isdir("/tmp")
+
+
+INTERRUPTED = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from runtime_helpers import block
+from fenceproof.postgres import open_server
+from fenceproof.run import run_document
+code = "import os, time\\nopen({marker!r}, 'w').write(f'{{os.getpid()}} {{os.getcwd()}}')\\ntime.sleep(60)\\n"
+with open_server({{"DATABASE_URL": {url!r}}}) as server:
+    print(server.run_id, flush=True)
+    run_document([block(1, code)], server, server.create_template(), "http://127.0.0.1:9")
+"""
+
+
+def test_interrupted_parent_leaves_nothing_behind(pg_server: Server, tmp_path: Path) -> None:
+    p = pg_server.params
+    marker = tmp_path / "worker.txt"
+    script = INTERRUPTED.format(
+        tests=str(Path(__file__).parent),
+        marker=str(marker),
+        url=f"postgresql://{p['user']}@{p['host']}:{p['port']}/postgres",
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker_pid, cwd = marker.read_text().split()
+    assert alive(int(worker_pid)) and Path(cwd).is_dir()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) != 0
+    assert gone_soon(int(worker_pid))
+    assert not Path(cwd).parent.exists()
+    assert not any(n.startswith(f"{PREFIX}{run_id}_") for n in database_names(pg_server))

@@ -258,7 +258,15 @@ class _Cluster:
 
     def stop(self) -> None:
         if self.running:
-            self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-s", "stop", check=False)
+            for mode in ("fast", "immediate"):  # immediate if a fast shutdown does not finish
+                try:
+                    stopped = self._pg(
+                        "pg_ctl", "-D", str(self.data), "-m", mode, "-t", "20", "-w", "-s", "stop"
+                    )
+                except (ServerUnavailable, subprocess.TimeoutExpired):
+                    continue
+                if stopped.returncode == 0:
+                    break
             self.running = False
         shutil.rmtree(self.dir, ignore_errors=True)
 

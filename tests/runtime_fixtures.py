@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fenceproof.forkserver import Forkserver
 from fenceproof.postgres import Server, open_server
 from fenceproof.upstream import Upstream
 
@@ -31,3 +32,9 @@ def template(pg_server: Server) -> str:
 def upstream() -> Iterator[Upstream]:
     with Upstream() as up:
         yield up
+
+
+@pytest.fixture(scope="session")
+def forkserver() -> Iterator[Forkserver]:
+    with Forkserver() as server:
+        yield server

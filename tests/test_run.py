@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from runtime_helpers import DOC_REL, block, database_names
 
+from fenceproof.forkserver import Forkserver
 from fenceproof.models import Block
 from fenceproof.postgres import PREFIX, Server
 from fenceproof.run import DocumentRun, run_document
@@ -58,15 +59,27 @@ async with Session() as session:
 """
 
 
-@pytest.fixture
-def run(pg_server: Server, template: str, upstream: Upstream):
+def make_run(pg_server: Server, template: str, upstream: Upstream, forkserver: Forkserver | None):
     def run(blocks: list[Block], **kwargs: float) -> DocumentRun:
-        result = run_document(blocks, pg_server, template, upstream.url, **kwargs)
+        result = run_document(blocks, pg_server, template, upstream.url, forkserver=forkserver, **kwargs)
         assert sorted(result.records) == sorted(b.line for b in blocks)  # exactly one record per block
         assert not [name for name in pg_server.created if name != template]  # its database is dropped
         return result
 
     return run
+
+
+@pytest.fixture
+def run(pg_server: Server, template: str, upstream: Upstream):
+    """Run a document in a freshly started worker."""
+    return make_run(pg_server, template, upstream, None)
+
+
+@pytest.fixture(params=["spawned", "forked"])
+def run_both(request: pytest.FixtureRequest, pg_server: Server, template: str, upstream: Upstream):
+    """Run a document in a freshly started worker, then in one forked from the fork server."""
+    fork = request.getfixturevalue("forkserver") if request.param == "forked" else None
+    return make_run(pg_server, template, upstream, fork)
 
 
 def alive(pid: int) -> bool:
@@ -85,9 +98,9 @@ def gone_soon(pid: int) -> bool:
     return not alive(pid)
 
 
-def test_lazy_load_on_async_session_raises_missing_greenlet(run) -> None:
+def test_lazy_load_on_async_session_raises_missing_greenlet(run_both) -> None:
     lazy = "async with Session() as session:\n    user = await session.get(User, 1)\n    print(len(user.orders))\n"
-    result = run([block(10, MODELS + FILL), block(50, lazy), block(60, "await engine.dispose()\n")])
+    result = run_both([block(10, MODELS + FILL), block(50, lazy), block(60, "await engine.dispose()\n")])
     assert result.records[10].status == "ok", result.records[10].traceback
     rec = result.records[50]
     assert rec.status == "raised"
@@ -104,7 +117,7 @@ def test_lazy_load_on_async_session_raises_missing_greenlet(run) -> None:
     assert result.leaks == []
 
 
-def test_top_level_await_shares_names_and_one_event_loop(run) -> None:
+def test_top_level_await_shares_names_and_one_event_loop(run_both) -> None:
     first = (
         "import asyncio, os\n"
         "from sqlalchemy import text\n"
@@ -124,13 +137,13 @@ def test_top_level_await_shares_names_and_one_event_loop(run) -> None:
         "print(value, await waiter)\n"
         "await engine.dispose()\n"
     )
-    result = run([block(1, first), block(20, plain), block(30, third)])
+    result = run_both([block(1, first), block(20, plain), block(30, third)])
     assert [r.status for r in result.records.values()] == ["ok", "ok", "ok"], result.records
     assert result.records[30].stdout == "42 from block 3\n"
     assert result.leaks == []
 
 
-def test_namespace_is_main(run) -> None:
+def test_namespace_is_main(run_both) -> None:
     code = (
         "import pickle\n"
         "from dataclasses import dataclass\n\n"
@@ -138,7 +151,7 @@ def test_namespace_is_main(run) -> None:
         "assert pickle.loads(pickle.dumps(Point(1))) == Point(1)\n"
         "if __name__ == '__main__':\n    print('guarded code runs')\n"
     )
-    result = run([block(5, code)])
+    result = run_both([block(5, code)])
     assert result.records[5].status == "ok", result.records[5].traceback
     assert result.records[5].stdout == "guarded code runs\n"
 
@@ -160,7 +173,7 @@ def test_file_block_is_importable_and_maps_lines_back(run) -> None:
     assert rec.where == f"{DOC_REL}:42"  # `return a / b`, the second code line of the block at 40
 
 
-def test_queries_are_counted_per_block(run) -> None:
+def test_queries_are_counted_per_block(run_both) -> None:
     n_plus_one = (
         "from sqlalchemy import select\n"
         "async with Session() as session:\n"
@@ -189,7 +202,7 @@ def test_queries_are_counted_per_block(run) -> None:
         block(60, selectin, expect="queries:2"),
         block(70, sync_engine),
     ]
-    result = run(blocks)
+    result = run_both(blocks)
     assert [r.status for r in result.records.values()] == ["ok"] * 5, result.records
     assert result.records[50].queries == 6  # 1 for the users + 1 lazy load per user
     assert result.records[60].queries == 2
@@ -211,14 +224,14 @@ def test_queries_not_counted_without_a_queries_expectation(run) -> None:
     ],
     ids=["busy-loop", "sleep", "swallows-cancel"],
 )
-def test_hanging_block_times_out_and_the_rest_is_not_run(run, hang: str) -> None:
+def test_hanging_block_times_out_and_the_rest_is_not_run(run_both, hang: str) -> None:
     blocks = [
         block(1, "import os\nprint(os.getpid())\n"),
         block(10, hang, timeout="0.3"),
         block(30, "print('never')\n"),
         block(40, "print('never')\n"),
     ]
-    result = run(blocks)
+    result = run_both(blocks)
     assert result.records[10].status == "timeout"
     assert "0.3 s" in (result.records[10].exc_text or "")
     assert [result.records[n].status for n in (30, 40)] == ["not-run", "not-run"]
@@ -230,13 +243,13 @@ def test_default_timeout_applies(run) -> None:
     assert result.records[1].status == "timeout"
 
 
-def test_undisposed_engine_is_a_leak_blamed_on_its_block(run) -> None:
+def test_undisposed_engine_is_a_leak_blamed_on_its_block(run_both) -> None:
     leaky = (
         "import os\nfrom sqlalchemy import text\nfrom sqlalchemy.ext.asyncio import create_async_engine\n"
         "engine = create_async_engine(os.environ['DATABASE_URL'])\n"
         "async with engine.connect() as conn:\n    await conn.execute(text('select 1'))\n"
     )
-    result = run([block(1, "x = 1\n"), block(10, leaky), block(20, "y = 2\n")])
+    result = run_both([block(1, "x = 1\n"), block(10, leaky), block(20, "y = 2\n")])
     assert [r.status for r in result.records.values()] == ["ok", "ok", "ok"]
     assert len(result.leaks) == 1
     leak = result.leaks[0]
@@ -250,8 +263,8 @@ def test_undisposed_engine_is_a_leak_blamed_on_its_block(run) -> None:
     [("import os\nos._exit(3)\n", "exited with code 3"), ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV")],
     ids=["exit", "segfault"],
 )
-def test_worker_crash_gives_an_error_record(run, crash: str, says: str) -> None:
-    result = run([block(1, "x = 1\n"), block(5, crash), block(9, "print('never')\n")])
+def test_worker_crash_gives_an_error_record(run_both, crash: str, says: str) -> None:
+    result = run_both([block(1, "x = 1\n"), block(5, crash), block(9, "print('never')\n")])
     assert result.records[1].status == "ok"
     assert result.records[5].status == "error"
     assert says in (result.records[5].exc_text or "")
@@ -307,7 +320,7 @@ def test_warnings_stdout_and_locations(run) -> None:
     assert result.records[50].where == f"{DOC_REL}:51"
 
 
-def test_environment_and_nothing_left_behind(run, upstream: Upstream) -> None:
+def test_environment_and_nothing_left_behind(run_both, upstream: Upstream) -> None:
     code = (
         "import os, subprocess, sys, urllib.request, json\n"
         "child = subprocess.Popen(['sleep', '300'])\n"
@@ -315,7 +328,7 @@ def test_environment_and_nothing_left_behind(run, upstream: Upstream) -> None:
         "print(json.load(urllib.request.urlopen(os.environ['UPSTREAM_URL'] + '/items/7'))['name'])\n"
         "print(os.environ['DATABASE_URL'].startswith('postgresql+asyncpg://'))\n"
     )
-    result = run([block(1, code)])
+    result = run_both([block(1, code)])
     assert result.records[1].status == "ok", result.records[1].traceback
     first, item, url_ok = result.records[1].stdout.splitlines()
     worker_pid, child_pid, cwd, on_path = first.split()
@@ -371,3 +384,24 @@ def test_interrupted_parent_leaves_nothing_behind(pg_server: Server, tmp_path: P
     assert gone_soon(int(worker_pid))
     assert not Path(cwd).parent.exists()
     assert not any(n.startswith(f"{PREFIX}{run_id}_") for n in database_names(pg_server))
+
+
+def test_documents_share_nothing(run_both) -> None:
+    first = run_both(
+        [block(1, "import sqlalchemy, os\nsqlalchemy.marked_by_doc_one = True\nos.environ['DOC'] = '1'\n")]
+    )
+    assert first.records[1].status == "ok"
+    second = run_both(
+        [
+            block(
+                1,
+                "import sqlalchemy, os\nprint(hasattr(sqlalchemy, 'marked_by_doc_one'), 'DOC' in os.environ)\n",
+            )
+        ]
+    )
+    assert second.records[1].stdout == "False False\n"
+
+
+def test_argv_is_empty_for_main_guards(run_both) -> None:
+    code = "import argparse, sys\nargs = argparse.ArgumentParser().parse_args()\nprint(len(sys.argv))\n"
+    assert run_both([block(1, code)]).records[1].stdout == "1\n"

@@ -8,6 +8,7 @@ worker's process group, drops the database and removes the scratch directory, wh
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -17,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fenceproof.forkserver import Forkserver
 from fenceproof.models import Block
 from fenceproof.postgres import Server
 
@@ -61,38 +64,26 @@ class _WorkerGone(Exception):
 
 
 class _Worker:
-    """The worker subprocess and the pipe its answers come back on."""
+    """A running worker: the pipe we send commands on, the pipe its answers come back on."""
 
-    def __init__(self, scratch: Path, log: Path, env: dict[str, str], flags: list[str]) -> None:
-        read_fd, write_fd = os.pipe()
-        self._fd = read_fd
+    def __init__(
+        self, pid: int, commands_fd: int, results_fd: int, log: Path, reap: Callable[[], int | None]
+    ):
+        self.pid = pid
+        self._commands = commands_fd
+        self._results = results_fd
         self._buffer = b""
+        self._reap = reap
+        self._returncode: int | None = None
+        self._ended = False
         self.log = log
-        argv = [sys.executable, "-m", "fenceproof.worker", str(write_fd), str(os.getpid())]
-        try:
-            with open(log, "wb") as out:
-                self.proc = subprocess.Popen(
-                    [*argv, *flags],
-                    cwd=scratch,
-                    env=env,
-                    stdin=subprocess.PIPE,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,  # its own process group: killed as a whole, deaf to our Ctrl-C
-                )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)  # only the worker holds the write end: its death is our end-of-file
 
     def send(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
+        data = (json.dumps(message) + "\n").encode()
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError):
+            while data:
+                data = data[os.write(self._commands, data) :]
+        except BrokenPipeError:
             raise _WorkerGone from None
 
     def receive(self, timeout: float) -> dict[str, Any] | None:
@@ -102,9 +93,9 @@ class _Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            ready, _, _ = select.select([self._fd], [], [], remaining)
+            ready, _, _ = select.select([self._results], [], [], remaining)
             if ready:
-                chunk = os.read(self._fd, 1 << 16)
+                chunk = os.read(self._results, 1 << 16)
                 if not chunk:
                     raise _WorkerGone
                 self._buffer += chunk
@@ -113,12 +104,12 @@ class _Worker:
         return message
 
     def death(self) -> str:
-        """How the worker ended, with the end of what it wrote to stderr."""
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return "the worker closed its result pipe but kept running"
-        if code < 0:
+        """How the worker ended, with the end of what it wrote to stdout/stderr."""
+        self.end()
+        code = self._returncode
+        if code is None:
+            how = "ended"
+        elif code < 0:
             how = f"was killed by signal {signal.Signals(-code).name}"
         else:
             how = f"exited with code {code}"
@@ -128,18 +119,62 @@ class _Worker:
             tail = ""
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
 
-    def kill(self) -> None:
+    def end(self) -> None:
+        """Kill its whole process group (a dead worker keeps its exit status) and reap it. Idempotent."""
+        if self._ended:
+            return
+        self._ended = True
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait()
-        if self.proc.stdin is not None:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        os.close(self._fd)
+        try:
+            self._returncode = self._reap()
+        finally:
+            os.close(self._commands)
+            os.close(self._results)
+
+
+def _start_worker(
+    scratch: Path, log: Path, env: dict[str, str], flags: list[str], forkserver: Forkserver | None
+) -> _Worker:
+    commands_r, commands_w = os.pipe()
+    results_r, results_w = os.pipe()
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    ours = (commands_w, results_r)
+    try:
+        if forkserver is not None:
+            pid = forkserver.spawn(scratch, env, flags, (commands_r, results_w, log_fd))
+            reap: Callable[[], int | None] = functools.partial(forkserver.wait, pid)
+        else:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    "fenceproof.worker",
+                    str(commands_r),
+                    str(results_w),
+                    str(os.getpid()),
+                ]
+                + flags,
+                cwd=scratch,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                pass_fds=(commands_r, results_w),
+                start_new_session=True,  # its own process group: killed as a whole, deaf to our Ctrl-C
+            )
+            pid, reap = proc.pid, proc.wait
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in (commands_r, results_w, log_fd):
+            os.close(fd)  # only the worker holds these: its death is our end-of-file
+    return _Worker(pid, commands_w, results_r, log, reap)
 
 
 def _command(block: Block) -> dict[str, Any]:
@@ -176,8 +211,12 @@ def run_document(
     template: str | None,
     upstream_url: str,
     default_timeout: float = 10.0,
+    forkserver: Forkserver | None = None,
 ) -> DocumentRun:
-    """Execute ``blocks`` (one document's, in order, each once) and return what each did."""
+    """Execute ``blocks`` (one document's, in order, each once) and return what each did.
+
+    With a ``forkserver`` the worker is forked from it (libraries already imported) instead of started fresh.
+    """
     commands = [_command(b) for b in blocks]
     records: dict[int, RunRecord] = {}
     leaks: list[dict[str, Any]] = []
@@ -194,7 +233,7 @@ def run_document(
         db = server.new_name()
         env = {**os.environ, "DATABASE_URL": server.async_url(db), "UPSTREAM_URL": upstream_url}
         # Start the worker first: its interpreter starts and imports while the database is being cloned.
-        worker = _Worker(scratch, root / "worker.log", env, _worker_flags(blocks))
+        worker = _start_worker(scratch, root / "worker.log", env, _worker_flags(blocks), forkserver)
         server.create_database(template, name=db)
         try:
             ready = worker.receive(READY_TIMEOUT_S)
@@ -232,7 +271,7 @@ def run_document(
             setup_s = t1 - t0
         try:
             if worker is not None:
-                worker.kill()
+                worker.end()
         finally:
             try:
                 if db is not None and db in server.created:

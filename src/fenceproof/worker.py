@@ -1,9 +1,10 @@
 """The process that runs one Markdown document's blocks.
 
-``python -m fenceproof.worker RESULT_FD PARENT_PID [queries] [sql]``: ``queries`` counts SQL statements run
-through SQLAlchemy per block, ``sql`` imports psycopg up front for ``sql`` blocks.
+``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql]`` (or forked by
+``fenceproof.forkserver``): ``queries`` counts SQL statements run through SQLAlchemy per block, ``sql`` imports
+psycopg up front for ``sql`` blocks.
 
-It reads one JSON command per line on stdin (``{"line", "lang", "mode", "rel", "file", "code"}``) and answers
+It reads one JSON command per line on COMMANDS_FD (``{"line", "lang", "mode", "rel", "file", "code"}``) and answers
 each with one JSON line on RESULT_FD: the facts about that block (see ``fenceproof.run.RunRecord``). All blocks
 share one namespace that is ``__main__`` and one event loop; line numbers in tracebacks are Markdown lines.
 The parent enforces timeouts and ends this process; it exits by itself when stdin closes.
@@ -29,7 +30,7 @@ import traceback
 import types
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 STDOUT_LIMIT = 4096
 TRACEBACK_LIMIT = 6000
@@ -71,6 +72,7 @@ class DocumentRunner:
         sys.modules["__main__"] = self.module  # dataclasses, pydantic and pickle look classes up here
         self.scratch = Path.cwd()
         sys.path.insert(0, str(self.scratch))
+        sys.argv = [str(self.scratch / "__main__.py")]  # a block parsing arguments sees none
         self.runner = asyncio.Runner()
         self.files: dict[
             str, tuple[str, int]
@@ -204,7 +206,7 @@ class DocumentRunner:
         }
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Linux: get SIGKILL when the parent goes away, so a block stuck forever cannot outlive the run."""
     try:
         import ctypes
@@ -223,20 +225,27 @@ def _send(fd: int, message: dict[str, Any]) -> None:
         data = data[os.write(fd, data) :]
 
 
-def main(argv: list[str]) -> None:
-    result_fd, parent_pid = int(argv[0]), int(argv[1])
-    os.set_inheritable(result_fd, False)  # a block's subprocess must not hold the parent's end-of-file open
-    _die_with_parent(parent_pid)
+def serve(commands_fd: int, result_fd: int, flags: list[str]) -> NoReturn:
+    """Answer commands until they end; cwd, environment and stdout/stderr are already the document's."""
+    for fd in (commands_fd, result_fd):
+        os.set_inheritable(fd, False)  # a block's subprocess must not hold the parent's end-of-file open
     faulthandler.enable()  # a segfault leaves a Python traceback in the log the parent shows
-    commands = os.fdopen(os.dup(0), encoding="utf-8")
     null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)  # input() in a block reads nothing, not our commands
+    os.dup2(null, 0)  # input() in a block reads nothing
+    os.close(null)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    doc = DocumentRunner(count_queries="queries" in argv[2:], sql_blocks="sql" in argv[2:])
+    commands = os.fdopen(commands_fd, encoding="utf-8")
+    doc = DocumentRunner(count_queries="queries" in flags, sql_blocks="sql" in flags)
     _send(result_fd, {"type": "ready", "pid": os.getpid()})
     for line in commands:
         _send(result_fd, doc.run(json.loads(line)))
     os._exit(0)  # no atexit, no loop shutdown: the parent has read what it needs
+
+
+def main(argv: list[str]) -> None:
+    """``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql]``."""
+    die_with_parent(int(argv[2]))
+    serve(int(argv[0]), int(argv[1]), argv[3:])
 
 
 if __name__ == "__main__":

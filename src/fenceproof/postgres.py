@@ -222,9 +222,7 @@ class _Cluster:
                     f"running as root needs `runuser` to start PostgreSQL; {HOW_TO_GET_ONE}"
                 )
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        # /tmp rather than $TMPDIR: the postgres user must be able to reach the directory (e.g. not under /root).
-        tmp = "/tmp" if self.as_user else None  # noqa: S108
-        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=tmp))
+        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=_cluster_parent()))
         self.data = self.dir / "data"
         self.port = 0
         self.running = False
@@ -290,6 +288,16 @@ class _Cluster:
         if check and result.returncode != 0:
             raise ServerUnavailable(f"`{tool}` failed: {result.stderr.strip() or result.stdout.strip()}")
         return result
+
+
+def _cluster_parent() -> str:
+    """Where the throwaway cluster lives: tmpfs when there is one (creating a database makes ~900 files; on a
+    busy disk that took 0.3 s instead of 15 ms), else /tmp, which the postgres user can reach (unlike a $TMPDIR
+    under /root)."""
+    shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, unpredictable directory in it)
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return "/tmp"  # noqa: S108 (as above)
 
 
 def _free_port() -> int:

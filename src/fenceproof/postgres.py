@@ -35,6 +35,7 @@ HOW_TO_GET_ONE = (
 )
 DRIVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
 PREFIX = "fenceproof_"
+SHM_MIN_FREE = 1 << 30  # a cluster takes ~40 MB and each open database ~8 MB
 
 
 class ServerUnavailable(Exception):
@@ -290,7 +291,9 @@ def _cluster_parent() -> str:
     under /root)."""
     shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, unpredictable directory in it)
     if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
-        return shm
+        stat = os.statvfs(shm)
+        if stat.f_bavail * stat.f_frsize >= SHM_MIN_FREE:  # not Docker's default 64 MB /dev/shm
+            return shm
     return "/tmp"  # noqa: S108 (as above)
 
 

@@ -152,3 +152,26 @@ def test_sigterm_cleans_up(pg_server: Server, source: str) -> None:
         assert not Path(cluster_dir).exists()
         postmasters = subprocess.run(["pgrep", "-f", cluster_dir], capture_output=True, text=True).stdout
         assert postmasters == ""
+
+
+HANDLERS_SCRIPT = """
+import signal
+from fenceproof.postgres import open_server
+name = lambda: getattr(signal.getsignal(signal.SIGTERM), "__name__", str(signal.getsignal(signal.SIGTERM)))
+print(name())
+with open_server({ENV}) as server:
+    print(name())
+print(name())
+"""
+
+
+def test_signal_handlers_only_while_open(pg_server: Server) -> None:
+    p = pg_server.params
+    env = repr({"DATABASE_URL": f"postgresql://{p['user']}@{p['host']}:{p['port']}/postgres"})
+    out = subprocess.run(
+        [sys.executable, "-c", HANDLERS_SCRIPT.replace("{ENV}", env)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["0", "_on_signal", "0"]  # SIG_DFL, ours, SIG_DFL again

@@ -158,15 +158,20 @@ def test_namespace_is_main(run_both) -> None:
 
 def test_file_block_is_importable_and_maps_lines_back(run) -> None:
     broken = "def ratio(a, b):\n    return a / b\n"
+    ini = "[alembic]\nscript_location = migrations\n"
+    read_ini = "import configparser\nc = configparser.ConfigParser()\nc.read('alembic.ini')\nprint(c['alembic']['script_location'])\n"
     blocks = [
         block(10, MODELS, file="app/models.py"),
         block(40, broken, file="app/maths.py"),
+        block(45, ini, lang="ini", file="alembic.ini"),
         block(50, "from app.models import User\nprint(User.__tablename__, User.__module__)\n"),
         block(60, "from app.maths import ratio\nratio(1, 0)\n"),
+        block(70, read_ini),
     ]
     result = run(blocks)
-    assert result.records[10].status == result.records[40].status == "ok"
+    assert result.records[10].status == result.records[40].status == result.records[45].status == "ok"
     assert result.records[50].stdout == "users app.models\n"
+    assert result.records[70].stdout == "migrations\n"
     rec = result.records[60]
     assert rec.exc_type == "ZeroDivisionError"
     assert rec.exc_mro == ["ZeroDivisionError", "ArithmeticError", "Exception", "BaseException"]

@@ -35,6 +35,7 @@ HOW_TO_GET_ONE = (
 )
 DRIVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
 PREFIX = "fenceproof_"
+SHM_MIN_FREE = 1 << 30  # a cluster takes ~40 MB and each open database ~8 MB
 
 
 class ServerUnavailable(Exception):
@@ -152,13 +153,11 @@ class Server:
             return [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
 
     def conninfo(self, dbname: str) -> str:
-        """A libpq connection string for one of our databases (for psycopg)."""
-        self._check_issued(dbname)
+        """A libpq connection string for a database on this server (for psycopg). Building it touches nothing."""
         return make_conninfo(**{**self._params, "dbname": dbname})
 
     def async_url(self, dbname: str) -> str:
-        """``postgresql+asyncpg://user:pw@host:port/dbname`` for one of our databases."""
-        self._check_issued(dbname)
+        """``postgresql+asyncpg://user:pw@host:port/dbname`` for a database on this server. Touches nothing."""
         p = self._params
         auth = quote(str(p.get("user", "")), safe="")
         if p.get("password"):
@@ -174,10 +173,6 @@ class Server:
     def _check_ours(self, name: str) -> None:
         if name not in self._created:
             raise ValueError(f"database {name!r} was not created by this run; refusing to touch it")
-
-    def _check_issued(self, name: str) -> None:
-        if name not in self._issued:
-            raise ValueError(f"database name {name!r} was not made by this run")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -222,9 +217,7 @@ class _Cluster:
                     f"running as root needs `runuser` to start PostgreSQL; {HOW_TO_GET_ONE}"
                 )
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        # /tmp rather than $TMPDIR: the postgres user must be able to reach the directory (e.g. not under /root).
-        tmp = "/tmp" if self.as_user else None  # noqa: S108
-        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=tmp))
+        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=_cluster_parent()))
         self.data = self.dir / "data"
         self.port = 0
         self.running = False
@@ -290,6 +283,18 @@ class _Cluster:
         if check and result.returncode != 0:
             raise ServerUnavailable(f"`{tool}` failed: {result.stderr.strip() or result.stdout.strip()}")
         return result
+
+
+def _cluster_parent() -> str:
+    """Where the throwaway cluster lives: tmpfs when there is one (creating a database makes ~900 files; on a
+    busy disk that took 0.3 s instead of 15 ms), else /tmp, which the postgres user can reach (unlike a $TMPDIR
+    under /root)."""
+    shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, unpredictable directory in it)
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        stat = os.statvfs(shm)
+        if stat.f_bavail * stat.f_frsize >= SHM_MIN_FREE:  # not Docker's default 64 MB /dev/shm
+            return shm
+    return "/tmp"  # noqa: S108 (as above)
 
 
 def _free_port() -> int:

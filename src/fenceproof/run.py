@@ -178,9 +178,11 @@ def _start_worker(
 
 
 def _command(block: Block) -> dict[str, Any]:
-    if block.lang == "sql":
+    if block.mode == "file":  # any language: alembic.ini, a .mako template, a module
+        lang = "file"
+    elif block.lang == "sql" and block.mode == "run":
         lang = "sql"
-    elif block.lang in PYTHON_LANGS and block.mode in ("run", "file"):
+    elif block.lang in PYTHON_LANGS and block.mode == "run":
         lang = "python"
     else:
         raise ValueError(
@@ -189,7 +191,6 @@ def _command(block: Block) -> dict[str, Any]:
     return {
         "line": block.line,
         "lang": lang,
-        "mode": block.mode,
         "rel": block.rel,
         "file": block.attrs.get("file"),
         "code": block.code,
@@ -200,7 +201,7 @@ def _worker_flags(blocks: list[Block]) -> list[str]:
     flags = []
     if any(b.attrs.get("expect", "").startswith("queries:") for b in blocks):
         flags.append("queries")
-    if any(b.lang == "sql" for b in blocks):
+    if any(b.lang == "sql" and b.mode == "run" for b in blocks):
         flags.append("sql")
     return flags
 

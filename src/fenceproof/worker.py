@@ -4,10 +4,11 @@
 ``fenceproof.forkserver``): ``queries`` counts SQL statements run through SQLAlchemy per block, ``sql`` imports
 psycopg up front for ``sql`` blocks.
 
-It reads one JSON command per line on COMMANDS_FD (``{"line", "lang", "mode", "rel", "file", "code"}``) and answers
-each with one JSON line on RESULT_FD: the facts about that block (see ``fenceproof.run.RunRecord``). All blocks
-share one namespace that is ``__main__`` and one event loop; line numbers in tracebacks are Markdown lines.
-The parent enforces timeouts and ends this process; it exits by itself when stdin closes.
+It reads one JSON command per line on COMMANDS_FD (``{"line", "lang", "rel", "file", "code"}``, ``lang`` one
+of python, sql, file) and answers each with one JSON line on RESULT_FD: the facts about that block (see
+``fenceproof.run.RunRecord``). All blocks share one namespace that is ``__main__`` and one event loop; line
+numbers in tracebacks are Markdown lines. The parent enforces timeouts and ends this process; it also exits by
+itself when COMMANDS_FD closes.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class DocumentRunner:
             try:
                 if cmd["lang"] == "sql":
                     self._run_sql(cmd["code"])
-                elif cmd["mode"] == "file":
+                elif cmd["lang"] == "file":
                     self._write_file(cmd["file"], cmd["code"], rel, first)
                 else:
                     self._run_python(cmd["code"], rel, first)

@@ -14,14 +14,15 @@ import pytest
 import yaml
 from conftest import SKILL_DIR
 
-from fenceproof.index import rule_files, split_frontmatter
+from fenceproof.budget import markdown_body
+from fenceproof.corpus import read_frontmatter
+from fenceproof.index import rule_files
 
 SCRIPT = SKILL_DIR / "scripts" / "find_rule.py"
 
 
 def _frontmatter(path: Path) -> dict[str, object]:
-    raw, _ = split_frontmatter(path.read_text(encoding="utf-8"))
-    return yaml.safe_load(raw or "") or {}
+    return read_frontmatter(path.read_text(encoding="utf-8"), path.name)
 
 
 RULES = {p.name: _frontmatter(p) for p in rule_files(SKILL_DIR)}
@@ -158,7 +159,7 @@ def test_frontmatter_parser_agrees_with_pyyaml(name: str) -> None:
     expected = RULES[name]
     for key in ("title", "category", "impact", "tags", "symptoms", "errors"):
         assert mine.get(key) == expected.get(key), key
-    assert body.strip() == split_frontmatter(text)[1].strip()
+    assert body.strip() == markdown_body(text).strip()
 
 
 def test_frontmatter_parser_handles_the_yaml_forms_rules_use() -> None:

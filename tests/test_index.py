@@ -11,16 +11,8 @@ import pytest
 import yaml
 from conftest import SKILL_DIR
 
-from fenceproof.index import (
-    SKILL_END,
-    SKILL_START,
-    main_index,
-    parse_categories,
-    rule_files,
-    split_frontmatter,
-    stale,
-    write,
-)
+from fenceproof.corpus import parse_sections, read_frontmatter
+from fenceproof.index import SKILL_END, SKILL_START, main_index, rule_files, stale, write
 
 
 @pytest.fixture
@@ -36,9 +28,13 @@ def skill_copy(tmp_path: Path) -> Path:
 
 
 def _rule_frontmatter(path: Path) -> dict[str, object]:
-    raw, _ = split_frontmatter(path.read_text(encoding="utf-8"))
-    assert raw is not None, path
-    return yaml.safe_load(raw)
+    return read_frontmatter(path.read_text(encoding="utf-8"), path.name)
+
+
+def _section_ids(skill_dir: Path) -> list[str]:
+    return [
+        s.id for s in parse_sections((skill_dir / "rules" / "_sections.md").read_text(encoding="utf-8"), "")
+    ]
 
 
 def _outside_markers(text: str) -> str:
@@ -54,7 +50,7 @@ def test_committed_files_match_what_the_rules_generate() -> None:
 
 
 def test_check_command_passes_on_the_repository(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_index(["--check", "--skill", str(SKILL_DIR)]) == 0, capsys.readouterr().out
+    assert main_index(["--check", "--root", str(SKILL_DIR)]) == 0, capsys.readouterr().out
 
 
 def test_every_rule_is_indexed_once_with_a_link_that_resolves() -> None:
@@ -67,8 +63,7 @@ def test_every_rule_is_indexed_once_with_a_link_that_resolves() -> None:
 
 
 def test_index_follows_the_order_of_sections() -> None:
-    sections = (SKILL_DIR / "rules" / "_sections.md").read_text(encoding="utf-8")
-    order = [c.id for c in parse_categories(sections)]
+    order = _section_ids(SKILL_DIR)
     skill = (SKILL_DIR / "SKILL.md").read_text(encoding="utf-8")
     index = skill.split(SKILL_START, 1)[1].split(SKILL_END, 1)[0]
     seen = [
@@ -96,8 +91,7 @@ def test_counts_are_the_files_on_disk() -> None:
         folder_path = SKILL_DIR / folder
         on_disk = [p for p in folder_path.glob("*") if p.is_file()] if folder_path.is_dir() else []
         assert counts[folder] == len(on_disk), folder
-    sections = (SKILL_DIR / "rules" / "_sections.md").read_text(encoding="utf-8")
-    assert counts["categories"] == len(parse_categories(sections))
+    assert counts["categories"] == len(_section_ids(SKILL_DIR))
 
 
 def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
@@ -109,7 +103,7 @@ def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
     assert renamed != text
     rule.write_text(renamed, encoding="utf-8")
 
-    assert main_index(["--check", "--skill", str(skill_copy)]) == 1
+    assert main_index(["--check", "--root", str(skill_copy)]) == 1
     out = capsys.readouterr().out
     assert "skills/python-backend/SKILL.md (committed)" in out
     assert "skills/python-backend/rules/_sections.md (committed)" in out
@@ -119,8 +113,8 @@ def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
     before = {
         p: p.read_text(encoding="utf-8") for p in (skill_copy / "SKILL.md", skill_copy / "rules/_sections.md")
     }
-    assert main_index(["--skill", str(skill_copy)]) == 0
-    assert main_index(["--check", "--skill", str(skill_copy)]) == 0
+    assert main_index(["--root", str(skill_copy)]) == 0
+    assert main_index(["--check", "--root", str(skill_copy)]) == 0
     for path, old in before.items():
         new = path.read_text(encoding="utf-8")
         assert (
@@ -134,7 +128,7 @@ def test_adding_a_rule_makes_the_check_fail_until_regenerated(skill_copy: Path) 
     fm = _rule_frontmatter(source)
     fm["title"] = "Close what you open in the test rule"
     fm["symptoms"] = ["the brand-new symptom of the test rule"]
-    _, body = split_frontmatter(source.read_text(encoding="utf-8"))
+    body = source.read_text(encoding="utf-8").split("\n---\n", 1)[1]
     new_rule = skill_copy / "rules" / f"{fm['category']}-zz-added-for-test.md"
     new_rule.write_text("---\n" + yaml.safe_dump(fm, sort_keys=False) + "---\n" + body, encoding="utf-8")
     rules_before = json.loads((skill_copy / "metadata.json").read_text(encoding="utf-8"))["counts"]["rules"]
@@ -159,7 +153,8 @@ def test_adding_a_rule_makes_the_check_fail_until_regenerated(skill_copy: Path) 
 
 def test_adding_a_reference_changes_the_counts(skill_copy: Path) -> None:
     (skill_copy / "references").mkdir(exist_ok=True)
-    (skill_copy / "references" / "zz-added-for-test.md").write_text("# A reference\n", encoding="utf-8")
+    page = '---\ntitle: A reference\ndescription: "Load it when the test needs a reference."\n---\n# A reference\n'
+    (skill_copy / "references" / "zz-added-for-test.md").write_text(page, encoding="utf-8")
     assert [d.splitlines()[0].split()[1] for d in stale(skill_copy)] == [
         "skills/python-backend/metadata.json"
     ]
@@ -186,8 +181,8 @@ def test_sections_markers_are_added_when_missing(skill_copy: Path) -> None:
     assert stale(skill_copy) != []
     write(skill_copy)
     assert stale(skill_copy) == []
-    for cat in parse_categories(sections.read_text(encoding="utf-8")):
-        assert f"<!-- rules:{cat.id}:start -->" in sections.read_text(encoding="utf-8")
+    for cid in _section_ids(skill_copy):
+        assert f"<!-- rules:{cid}:start -->" in sections.read_text(encoding="utf-8")
 
 
 def test_unknown_category_is_a_usage_error_naming_the_rule(
@@ -196,9 +191,9 @@ def test_unknown_category_is_a_usage_error_naming_the_rule(
     rule = rule_files(skill_copy)[0]
     category = _rule_frontmatter(rule)["category"]
     rule.write_text(rule.read_text().replace(f"category: {category}", "category: nosuchcategory", 1))
-    assert main_index(["--check", "--skill", str(skill_copy)]) == 2
+    assert main_index(["--check", "--root", str(skill_copy)]) == 2
     err = capsys.readouterr().err
-    assert f"skills/python-backend/rules/{rule.name}:1:" in err
+    assert f"skills/python-backend/rules/{rule.name}:" in err
     assert "nosuchcategory" in err
 
 
@@ -207,7 +202,7 @@ def test_missing_skill_markers_are_a_usage_error(
 ) -> None:
     skill = skill_copy / "SKILL.md"
     skill.write_text(skill.read_text().replace(SKILL_END, ""), encoding="utf-8")
-    assert main_index(["--skill", str(skill_copy)]) == 2
+    assert main_index(["--root", str(skill_copy)]) == 2
     assert "skills/python-backend/SKILL.md" in capsys.readouterr().err
 
 
@@ -218,19 +213,5 @@ def test_malformed_rule_frontmatter_names_file_and_line(
     lines = rule.read_text().splitlines()
     lines[2] = "category: [unclosed"
     rule.write_text("\n".join(lines) + "\n")
-    assert main_index(["--check", "--skill", str(skill_copy)]) == 2
+    assert main_index(["--check", "--root", str(skill_copy)]) == 2
     assert f"skills/python-backend/rules/{rule.name}:" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("heading", "cid", "title"),
-    [
-        ("## asyncio: Asyncio", "asyncio", "Asyncio"),
-        ("## 2. Connection pools (pooling)", "pooling", "Connection pools"),
-        ("## FastAPI apps", "fastapi-apps", "FastAPI apps"),
-    ],
-)
-def test_section_heading_forms(heading: str, cid: str, title: str) -> None:
-    text = f"# Sections\n\n```markdown\n## not-a-section: Inside a fence\n```\n\n{heading}\n\nText.\n"
-    cats = parse_categories(text)
-    assert [(c.id, c.title) for c in cats] == [(cid, title)]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from fenceproof.index import read_frontmatter, rule_files, split_frontmatter
+from fenceproof.corpus import read_frontmatter
+from fenceproof.index import rule_files
 
 CHARS_PER_TOKEN = 4
 # The limits the tests enforce (and the report shows).
@@ -48,6 +49,16 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 
+def markdown_body(text: str) -> str:
+    """What follows the frontmatter: the part an agent loads when it activates the skill."""
+    lines = text.split("\n")
+    if lines and lines[0].strip() == "---":
+        for end in range(1, len(lines)):
+            if lines[end].strip() == "---":
+                return "\n".join(lines[end + 1 :])
+    return text
+
+
 def _file_row(kind: str, skill_dir: Path, path: Path, limit: int | None = None) -> BudgetRow:
     text = path.read_text(encoding="utf-8")
     return BudgetRow(kind, path.relative_to(skill_dir).as_posix(), len(text), len(text.splitlines()), limit)
@@ -57,9 +68,9 @@ def measure(skill_dir: Path) -> list[BudgetRow]:
     """The rows of the budget report: always-on cost, SKILL.md body, then every on-demand file."""
     skill_md = skill_dir / "SKILL.md"
     text = skill_md.read_text(encoding="utf-8")
-    fm = read_frontmatter(skill_md, "SKILL.md")
+    fm = read_frontmatter(text, "SKILL.md")
     name, description = str(fm.get("name", "")), str(fm.get("description", ""))
-    _, body = split_frontmatter(text)
+    body = markdown_body(text)
     rows = [
         BudgetRow("always-on", "name + description", len(name) + len(description), 1),
         BudgetRow("skill body", "SKILL.md body", len(body), len(body.splitlines()), SKILL_BODY_MAX_CHARS),
@@ -71,14 +82,6 @@ def measure(skill_dir: Path) -> list[BudgetRow]:
         )
         rows += [_file_row(folder.rstrip("s"), skill_dir, p) for p in files]
     return rows
-
-
-def description_chars(skill_dir: Path) -> int:
-    return len(str(read_frontmatter(skill_dir / "SKILL.md", "SKILL.md").get("description", "")))
-
-
-def skill_lines(skill_dir: Path) -> int:
-    return len((skill_dir / "SKILL.md").read_text(encoding="utf-8").splitlines())
 
 
 def render(rows: list[BudgetRow]) -> Table:

@@ -27,6 +27,8 @@ WEIGHTS = {"errors": 3.0, "title": 3.0, "tags": 3.0, "symptoms": 2.0, "headings"
 # An error string whose (idf-weighted) words are mostly in the query scores as a phrase, on top of its words.
 PHRASE_MIN_COVERAGE = 0.6
 PHRASE_WEIGHT = 4.0
+# Rules scoring under this fraction of the best one are noise, not candidates.
+RELATIVE_CUTOFF = 0.15
 
 STOP_WORDS = frozenset(
     """a an and are as at be by can do does for from has have how i if in into is it its my no not of on or
@@ -233,12 +235,13 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
 
 
 def rank(text: str, rules: Sequence[Rule]) -> list[tuple[float, Rule]]:
-    """Rules with a positive score for ``text``, best first (ties by file name)."""
+    """The rules that match ``text``, best first (ties by file name), without the ones far behind the best."""
     query = set(words(text))
     idf = _idf(rules)
     scored = [(score(rule, query, idf), rule) for rule in rules]
-    ranked = sorted((s for s in scored if s[0] > 0), key=lambda s: (-s[0], os.path.basename(s[1].path)))
-    return ranked
+    best = max((s for s, _ in scored), default=0.0)
+    kept = [s for s in scored if s[0] > 0 and s[0] >= RELATIVE_CUTOFF * best]
+    return sorted(kept, key=lambda s: (-s[0], os.path.basename(s[1].path)))
 
 
 def _display(path: str) -> str:

@@ -126,6 +126,80 @@ TRACEBACKS = [
 ]
 
 
+# Programs that fail for real: their whole stderr (traceback, addresses, task names, this machine's paths) is
+# the query, keyed by a phrase that the rule it belongs to lists among its errors.
+FAILING_PROGRAMS = {
+    "unhandled errors in a TaskGroup": """
+import asyncio
+async def fetch(n):
+    await asyncio.sleep(0)
+    raise ConnectionError(f"upstream {n} refused")
+async def main():
+    async with asyncio.TaskGroup() as tg:
+        for n in range(3):
+            tg.create_task(fetch(n))
+asyncio.run(main())
+""",
+    "'float' and 'NoneType'": """
+import asyncio
+async def price():
+    try:
+        await asyncio.sleep(1)
+        return 2.0
+    except asyncio.CancelledError:
+        return None
+async def main():
+    async with asyncio.timeout(0.01):
+        p = await price()
+    print(0.5 * p)
+asyncio.run(main())
+""",
+    "greenlet_spawn has not been called": """
+import asyncio
+from sqlalchemy.util.concurrency import await_
+async def query():
+    await asyncio.sleep(0)
+def lazy_attribute():
+    return await_(query())
+lazy_attribute()
+""",
+    "Event loop is closed": """
+import asyncio
+loop = asyncio.new_event_loop()
+loop.close()
+loop.run_until_complete(asyncio.sleep(0))
+""",
+    "attached to a different loop": """
+import asyncio
+state = {}
+async def make():
+    state["future"] = asyncio.get_running_loop().create_future()
+async def use():
+    await state["future"]
+asyncio.run(make())
+asyncio.run(use())
+""",
+    "Task was destroyed but it is pending": """
+import asyncio
+async def forever():
+    await asyncio.Event().wait()
+async def main():
+    asyncio.create_task(forever())
+    await asyncio.sleep(0)
+loop = asyncio.new_event_loop()
+loop.run_until_complete(main())
+loop.close()
+""",
+    "was never awaited": """
+import gc
+async def fetch_profile():
+    return 1
+fetch_profile()
+gc.collect()
+""",
+}
+
+
 def _rules_listing(phrase: str) -> set[str]:
     """The rules whose errors contain ``phrase``, or are the same error once normalised (other counts, ...)."""
     same = set(find_rule.words(phrase))
@@ -231,6 +305,26 @@ def test_real_traceback_lines_find_the_rule_that_lists_the_error(phrase: str, li
         pytest.skip(f"no rule lists an error containing {phrase!r} yet")
     assert line not in {e for _, e in ERRORS}, "must be a line the rules do not list verbatim"
     assert top(line) in expected
+
+
+@pytest.mark.parametrize("phrase", sorted(FAILING_PROGRAMS))
+def test_stderr_of_a_real_failure_finds_the_rule_that_lists_the_error(phrase: str, tmp_path: Path) -> None:
+    expected = _rules_listing(phrase)
+    if not expected:
+        pytest.skip(f"no rule lists an error containing {phrase!r} yet")
+    program = tmp_path / "service.py"
+    program.write_text(FAILING_PROGRAMS[phrase], encoding="utf-8")
+    failed = subprocess.run(
+        [sys.executable, "-W", "default", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert phrase.strip("'").lower() in failed.stderr.lower(), failed.stderr
+    result = run("-", stdin=failed.stderr)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.split()[0]).name in expected, failed.stderr + result.stdout
 
 
 def test_prints_path_and_title_best_first_up_to_the_limit() -> None:

@@ -47,6 +47,7 @@ def one_run(paths: list[str]) -> dict[str, float]:
         "process wall": wall,
         "engine wall (in-process)": t["wall_s"],
         "postgres start": t.get("postgres_start_s", 0.0),
+        "worker pre-imports (fork server)": t.get("forkserver_start_s", 0.0),
         "lint (one ruff run)": t.get("lint_s", 0.0),
         "document setup (create db + worker)": t.get("setup_s", 0.0),
         "blocks' own execution": t.get("blocks_s", 0.0),

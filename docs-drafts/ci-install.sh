@@ -16,6 +16,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
+# A checkout owned by another user (actions/checkout in a container) makes git refuse `git ls-files`.
+git config --global --add safe.directory "$(pwd)"
 if [ "$need_node" = 1 ]; then
   # NodeSource's Node 22 repository (the same packaging this project's development machine uses).
   curl -fsSL https://deb.nodesource.com/setup_22.x | bash - >/dev/null

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The clients tests/test_clients.py runs, installed on a fresh Debian (bookworm) machine as root.
+# Run it from the repository root.
 # skills-ref (`agentskills`) needs nothing here: it is in the dev dependency group, so `uv run` installs it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive

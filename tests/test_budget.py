@@ -48,7 +48,7 @@ def test_rows_measure_always_on_cost_body_and_every_on_demand_file() -> None:
     assert (body.kind, body.chars, body.lines) == ("skill body", len(BODY), len(BODY.splitlines()))
     on_demand = {
         p.relative_to(SKILL_DIR).as_posix()
-        for pattern in ("rules/[!_]*.md", "references/*", "checklists/*", "examples/*")
+        for pattern in ("rules/[!_]*.md", "references/*", "checklists/*", "examples/*", "assets/*")
         for p in SKILL_DIR.glob(pattern)
         if p.is_file()
     }

@@ -1,8 +1,8 @@
 """What the skill costs an agent's context: characters and estimated tokens, per thing it may load.
 
 Three tiers, as agents load them: the name and description are always in context (the skill listing); the
-SKILL.md body comes in when the skill is activated; rules, references, checklists and examples only when the
-agent opens them. Tokens are estimated as characters / 4 (rounded up): the usual rule of thumb for English
+SKILL.md body comes in when the skill is activated; rules, references, checklists, examples and assets only when
+the agent opens them. Tokens are estimated as characters / 4 (rounded up): the usual rule of thumb for English
 prose and code with current tokenizers; no tokenizer is run.
 """
 
@@ -23,14 +23,14 @@ DESCRIPTION_MAX_CHARS = 500
 SKILL_MAX_LINES = 500
 SKILL_BODY_MAX_CHARS = 8_000
 RULE_MAX_CHARS = 6_000
-ON_DEMAND_DIRS = ("references", "checklists", "examples")
+ON_DEMAND_DIRS = ("references", "checklists", "examples", "assets")
 
 
 @dataclass(frozen=True)
 class BudgetRow:
     """One thing an agent may load, and what it costs."""
 
-    kind: str  # "always-on", "skill body", "rule", "reference", "checklist", "example"
+    kind: str  # "always-on", "skill body", "rule", "reference", "checklist", "example", "asset"
     rel: str  # what it is: a path relative to the skill folder, or "name + description"
     chars: int
     lines: int

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fenceproof import budget
 from fenceproof.corpus import load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document
 from fenceproof.report import render
@@ -34,6 +35,7 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         report = verify(corpus, rt, advance)
     render(report, out)
+    out.print(budget.render(budget.measure(corpus.skill_dir)))
     report.write(default_report_path(corpus.root))
     if args.report:
         report.write(Path(args.report))
@@ -46,10 +48,32 @@ def parser() -> argparse.ArgumentParser:
     verify_cmd = sub.add_parser("verify", help="lint, run and prove every code block of the skill")
     verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: the whole skill)")
     verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
+    # These parse their own arguments (see `fenceproof index --help`, `fenceproof docs --help`).
+    sub.add_parser(
+        "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
+    )
+    sub.add_parser("docs", help="build (docs build) or serve (docs serve) the documentation site")
     return top
 
 
+def _delegate(argv: list[str]) -> int | None:
+    """The subcommands that own their argument parsing."""
+    if argv[:1] == ["index"]:
+        from fenceproof.index import main_index
+
+        return main_index(argv[1:])
+    if argv[:1] == ["docs"]:
+        from fenceproof.docs import main_docs
+
+        return main_docs(argv[1:])
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    delegated = _delegate(argv)
+    if delegated is not None:
+        return delegated
     args = parser().parse_args(argv)
     out = Console(highlight=False)
     if not out.is_terminal:  # a log or a pipe: wide enough that paths and messages are not cut

@@ -155,3 +155,16 @@ def test_bad_input_exits_2_naming_file_and_line(tmp_path: Path, old: str, new: s
     assert done.returncode == 2
     assert expected in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_no_postgresql_says_how_to_get_one(tmp_path: Path) -> None:
+    make_skill(tmp_path, {"asyncio-a.md": RULE})
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PATH="/usr/bin:/bin", FENCEPROOF_PG_BINDIR=str(tmp_path / "no-binaries-here"), COLUMNS="200")
+    command = [sys.executable, "-m", "fenceproof.cli", "verify"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "set DATABASE_URL=" in done.stderr and "apt-get install postgresql" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

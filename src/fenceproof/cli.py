@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fenceproof import budget
 from fenceproof.corpus import load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document
+from fenceproof.postgres import ServerUnavailable
 from fenceproof.report import render
 from fenceproof.verify import default_report_path, runtime, verify
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             return _verify(args, out, err)
-    except ConfigError as error:
+    except (ConfigError, ServerUnavailable) as error:
         err.print(f"error: {error}", markup=False)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import pytest
 from fenceproof.corpus import SKILL_DIR, Corpus, find_repo_root, load_corpus
 from fenceproof.lint import Finding, lint_documents
 from fenceproof.models import Block, BlockResult, ConfigError, Document
+from fenceproof.postgres import ServerUnavailable
 from fenceproof.verify import Runtime, verify_document
 
 
@@ -91,7 +92,10 @@ class BlockItem(pytest.Item):
         self.block = block
 
     def runtest(self) -> None:
-        result = self.config.stash[STATE].result(self.block)
+        try:
+            result = self.config.stash[STATE].result(self.block)
+        except ServerUnavailable as error:
+            pytest.fail(f"{self.block.where}: no PostgreSQL to run it on: {error}", pytrace=False)
         self.user_properties.append(("outcome", result.outcome))
         if result.outcome == "failed":
             raise BlockFailed(f"{self.block.where}: {result.message}")

@@ -70,16 +70,21 @@ def _delegate(argv: list[str]) -> int | None:
     return None
 
 
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # a log or a pipe: wide enough that paths and messages are not wrapped
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     delegated = _delegate(argv)
     if delegated is not None:
         return delegated
     args = parser().parse_args(argv)
-    out = Console(highlight=False)
-    if not out.is_terminal:  # a log or a pipe: wide enough that paths and messages are not cut
-        out = Console(highlight=False, width=200)
-    err = Console(stderr=True, highlight=False)
+    out = _console(stderr=False)
+    err = _console(stderr=True)
     try:
         if args.command == "verify":
             return _verify(args, out, err)

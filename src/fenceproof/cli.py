@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             return _verify(args, out, err)
     except (ConfigError, ServerUnavailable) as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {error}", markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted: throwaway databases and servers were removed", markup=False)

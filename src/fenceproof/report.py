@@ -89,10 +89,12 @@ def render(report: Report, console: Console) -> None:
     if notes:
         console.print("[bold]Not run, with reasons[/bold]")
         for r in notes:
-            console.print(f"  {r.block.where} {r.outcome}: {r.message}", markup=False, highlight=False)
+            console.print(
+                f"  {r.block.where} {r.outcome}: {r.message}", markup=False, highlight=False, soft_wrap=True
+            )
     for r in report.failed:
         console.print(f"[red]FAILED[/red] {r.block.where}: ", end="")
-        console.print(r.message or "failed", markup=False, highlight=False)
+        console.print(r.message or "failed", markup=False, highlight=False, soft_wrap=True)
     t = report.timings
     pieces = [
         f"postgres start {t.get('postgres_start_s', 0):.2f} s",

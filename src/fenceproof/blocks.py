@@ -1,0 +1,112 @@
+"""Every fenced code block of a Markdown text, with its line, language, attributes and role."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from fenceproof.models import Block, ConfigError, Role
+from fenceproof.schemas import check
+
+PYTHON = frozenset({"python", "py", "python3"})
+PARSED = frozenset({"json", "toml", "yaml", "yml"})
+SHELL = frozenset({"bash", "sh", "shell"})
+SQL = frozenset({"sql"})
+TEXT = frozenset({"text", "console", "diff", "output", "log", "plaintext", "markdown", "md"})
+KNOWN = PYTHON | PARSED | SHELL | SQL | TEXT
+
+_ATTR = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_-]*)=(?:"([^"]*)"|'([^']*)')""")
+_LABEL = re.compile(r"^[*_\s]*(incorrect|correct)\b", re.IGNORECASE)
+_PARSER = MarkdownIt("commonmark")
+
+
+def parse_info(info: str, rel: str, line: int) -> tuple[str, dict[str, str]]:
+    """Split a fence's info string into its language and its quoted key="value" attributes."""
+    info = info.strip()
+    if not info:
+        raise ConfigError(rel, line, "fence has no language: write ```python, or ```text for output")
+    lang, _, rest = info.partition(" ")
+    attrs: dict[str, str] = {}
+    pos = 0
+    rest = rest.strip()
+    while pos < len(rest):
+        m = _ATTR.match(rest, pos)
+        if not m:
+            raise ConfigError(rel, line, f'cannot read fence attributes {rest[pos:]!r}: write key="value"')
+        key = m.group(1)
+        if key in attrs:
+            raise ConfigError(rel, line, f"fence attribute {key!r} given twice")
+        attrs[key] = m.group(2) if m.group(2) is not None else m.group(3)
+        pos = m.end()
+    check("fence", attrs, rel, line, "fence attribute")
+    return lang.lower(), attrs
+
+
+def blank_frontmatter(text: str) -> str:
+    """The text with its YAML frontmatter lines blanked, so Markdown line numbers stay true."""
+    lines = text.split("\n")
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "---":
+                return "\n" * (i + 1) + "\n".join(lines[i + 1 :])
+    return text
+
+
+def _closes(fence: Token, lines: list[str]) -> bool:
+    last = lines[fence.map[1] - 1].strip() if fence.map and fence.map[1] - 1 < len(lines) else ""
+    return (
+        fence.map is not None
+        and fence.map[1] - fence.map[0] >= 2
+        and last.startswith(fence.markup)
+        and (set(last) == {fence.markup[0]})
+    )
+
+
+def extract(text: str, path: Path, rel: str) -> list[Block]:
+    """All fenced blocks of ``text``, in order. Raises ConfigError for bad attributes or an unclosed fence."""
+    body = blank_frontmatter(text)
+    lines = body.split("\n")
+    blocks: list[Block] = []
+    role: Role | None = None
+    tokens = _PARSER.parse(body)
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open":
+            role = None
+        elif token.type == "paragraph_open" and i + 1 < len(tokens):
+            label = _LABEL.match(tokens[i + 1].content)
+            if label:
+                role = label.group(1).lower()  # type: ignore[assignment]
+        elif token.type == "fence":
+            assert token.map is not None
+            line = token.map[0] + 1
+            if not _closes(token, lines):
+                raise ConfigError(
+                    rel, line, f"unclosed fence: no closing {token.markup} before the end of the file"
+                )
+            lang, attrs = parse_info(token.info, rel, line)
+            block_role = attrs.get("role", role)
+            block = Block(path, rel, line, lang, token.content, attrs, block_role)  # type: ignore[arg-type]
+            _check_block(block)
+            blocks.append(block)
+    return blocks
+
+
+def _check_block(block: Block) -> None:
+    where = (block.rel, block.line)
+    mode = block.mode
+    if block.lang not in KNOWN and mode != "skip":
+        raise ConfigError(*where, f'no engine runs ```{block.lang}: add mode="skip" reason="..."')
+    if block.lang not in PYTHON and (block.expect or "file" in block.attrs):
+        raise ConfigError(*where, f"expect= and file= apply to python blocks, not ```{block.lang}")
+    expect = block.expect
+    if expect and mode == "lint" and expect.kind != "lint":
+        raise ConfigError(*where, f"a lint-only block cannot prove {expect}: it never runs")
+    if block.role == "incorrect" and block.lang in PYTHON and mode in ("run", "lint") and not expect:
+        raise ConfigError(
+            *where,
+            'an Incorrect block must say how it fails: expect="raises:...", "warns:...", '
+            '"lint:..." or "queries:N" (or mode="skip" reason="...")',
+        )

@@ -1,0 +1,69 @@
+"""``fenceproof``: the command line. Exit 0 when every block holds, 1 when any fails, 2 for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fenceproof.corpus import load_corpus
+from fenceproof.models import BlockResult, ConfigError, Document
+from fenceproof.report import render
+from fenceproof.verify import default_report_path, runtime, verify
+
+
+def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    corpus = load_corpus(Path.cwd(), [Path(p) for p in args.paths] or None)
+    total = len(corpus.blocks())
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with runtime() as rt, progress:
+        task = progress.add_task("verifying", total=total)
+
+        def advance(document: Document, results: list[BlockResult]) -> None:
+            progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
+
+        report = verify(corpus, rt, advance)
+    render(report, out)
+    report.write(default_report_path(corpus.root))
+    if args.report:
+        report.write(Path(args.report))
+    return 1 if report.failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="fenceproof", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    verify_cmd = sub.add_parser("verify", help="lint, run and prove every code block of the skill")
+    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: the whole skill)")
+    verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        if args.command == "verify":
+            return _verify(args, out, err)
+    except ConfigError as error:
+        err.print(f"error: {error}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted: throwaway databases and servers were removed", markup=False)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""What a verify run found: the JSON report and the terminal summary."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fenceproof.models import OUTCOMES, BlockResult
+
+DEFAULT_REPORT = Path("build/fenceproof/report.json")
+# The libraries whose versions a report records: what the corpus was verified with.
+VERSIONED = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "sqlalchemy",
+    "asyncpg",
+    "psycopg",
+    "alembic",
+    "httpx2",
+    "aiohttp",
+    "uvicorn",
+    "pydantic-settings",
+    "ruff",
+)
+
+
+@dataclass
+class Report:
+    results: list[BlockResult]
+    documents: list[str]
+    postgres: dict[str, object] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[BlockResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    def counts(self, rel: str | None = None) -> dict[str, int]:
+        rows = [r for r in self.results if rel is None or r.block.rel == rel]
+        return {outcome: sum(r.outcome == outcome for r in rows) for outcome in OUTCOMES}
+
+    def to_json(self) -> dict[str, object]:
+        summary: dict[str, object] = {"documents": len(self.documents), "blocks": len(self.results)}
+        summary.update(self.counts())
+        summary["wall_s"] = round(self.timings.get("wall_s", 0.0), 3)
+        return {
+            "postgres": self.postgres,
+            "summary": summary,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "environment": environment(),
+            "blocks": [r.to_json() for r in sorted(self.results, key=lambda r: (r.block.rel, r.block.line))],
+        }
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", "utf-8")
+
+
+def environment() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def render(report: Report, console: Console) -> None:
+    """Per-document table, every failure and reason, and where the time went."""
+    table = Table(title="fenceproof verify", title_justify="left")
+    table.add_column("document")
+    for outcome in OUTCOMES:
+        table.add_column(outcome, justify="right", style="red" if outcome == "failed" else None)
+    for rel in report.documents:
+        counts = report.counts(rel)
+        table.add_row(rel, *(str(counts[o]) if counts[o] else "." for o in OUTCOMES))
+    total = report.counts()
+    table.add_row("[bold]total[/bold]", *(f"[bold]{total[o]}[/bold]" for o in OUTCOMES))
+    console.print(table)
+    notes = [r for r in report.results if r.outcome in ("linted", "skipped") and r.message]
+    if notes:
+        console.print("[bold]Not run, with reasons[/bold]")
+        for r in notes:
+            console.print(f"  {r.block.where} {r.outcome}: {r.message}", markup=False, highlight=False)
+    for r in report.failed:
+        console.print(f"[red]FAILED[/red] {r.block.where}: ", end="")
+        console.print(r.message or "failed", markup=False, highlight=False)
+    t = report.timings
+    pieces = [
+        f"postgres start {t.get('postgres_start_s', 0):.2f} s",
+        f"lint {t.get('lint_s', 0):.2f} s",
+        f"document setup {t.get('setup_s', 0):.2f} s",
+        f"blocks {t.get('blocks_s', 0):.2f} s",
+        f"document teardown {t.get('teardown_s', 0):.2f} s",
+        f"total {t.get('wall_s', 0):.2f} s",
+    ]
+    pg = report.postgres
+    server = f"PostgreSQL {pg['server_version']} ({pg['source']})" if pg else "no PostgreSQL needed"
+    console.print(f"{server}; time: " + ", ".join(pieces))
+    verdict = "[red]FAILED[/red]" if report.failed else "[green]OK[/green]"
+    console.print(
+        f"{verdict}: {len(report.results)} blocks in {len(report.documents)} documents, "
+        + ", ".join(f"{total[o]} {o}" for o in OUTCOMES)
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from fenceproof.docs_corpus import load_corpus
+from fenceproof.corpus import load_corpus
 from fenceproof.docs_report import REPORT_PATH, load_report
 from fenceproof.docs_stage import Staged, stage
 from fenceproof.models import ConfigError

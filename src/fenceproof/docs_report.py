@@ -96,13 +96,12 @@ def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
         return BlockStatus("unverified", prefix + "Not verified: no result in the last report")
     outcome = str(row.get("outcome"))
     message = row.get("message")
-    reason = row.get("reason") or block.reason
+    reason = row.get("reason") or row.get("message") or block.reason
     expect = row.get("expect") or block.attrs.get("expect")
     if outcome == "proved":
-        what = describe_expect(str(expect), row.get("measured")) if expect else "failed as expected"
+        # the engine's message says what it proved ("raised sqlalchemy.exc.MissingGreenlet")
+        what = message or (describe_expect(str(expect), row.get("measured")) if expect else "failed as expected")
         text = f"Proved: {what}"
-        if message:
-            text += f" ({message})"
     elif outcome == "passed":
         text = "Passed: ran clean"
         if expect:

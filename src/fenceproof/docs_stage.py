@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fenceproof.docs_corpus import Corpus, Section
+from fenceproof.corpus import Corpus, Section
 from fenceproof.docs_report import PageStatus, Report, page_status
 from fenceproof.models import Block, Document
 

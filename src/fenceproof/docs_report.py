@@ -100,7 +100,9 @@ def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
     expect = row.get("expect") or block.attrs.get("expect")
     if outcome == "proved":
         # the engine's message says what it proved ("raised sqlalchemy.exc.MissingGreenlet")
-        what = message or (describe_expect(str(expect), row.get("measured")) if expect else "failed as expected")
+        what = message or (
+            describe_expect(str(expect), row.get("measured")) if expect else "failed as expected"
+        )
         text = f"Proved: {what}"
     elif outcome == "passed":
         text = "Passed: ran clean"

@@ -143,7 +143,9 @@ def _fence_with_status(line: str, block: Block, status_label: str, outcome: str)
     return f"{match['prefix']}{match['fence']} {{ {attrs} }}"
 
 
-def render_page(doc: Document, text: str, section: Section | None, status: PageStatus) -> tuple[str, list[int]]:
+def render_page(
+    doc: Document, text: str, section: Section | None, status: PageStatus
+) -> tuple[str, list[int]]:
     """The staged text of one page and the source line of each staged line."""
     lines = text.splitlines()
     fm_end = _frontmatter_end(lines)

@@ -10,6 +10,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -198,7 +202,7 @@ def test_navigation_follows_sections_then_references_checklists_examples(tmp_pat
         {"References": ["references/pool.md"]},
         {"Checklists": ["checklists/review.md"]},
         {"Examples": ["examples/app.md"]},
-        {"About the rules": ["rules/_sections.md"]},
+        {"About the rules": [{"Categories": "rules/_sections.md"}]},
     ]
     root_page = (tmp_path / "build" / "site" / "index.html").read_text("utf-8")
     assert 'url=SKILL/"' in root_page  # the site root opens the skill's index
@@ -236,3 +240,19 @@ def test_the_skill_builds_and_every_markdown_file_has_a_page(tmp_path: Path) -> 
     for source in sources:
         rel = source.relative_to(tmp_path / "skills" / "python-backend").as_posix()
         assert (site / rel.removesuffix(".md") / "index.html").is_file(), f"no page for {rel}"
+
+
+def test_serve_answers_on_loopback_and_stops_on_interrupt(tmp_path: Path) -> None:
+    site_repo(tmp_path, {"asyncio-a.md": RULE})
+    command = [sys.executable, "-m", "fenceproof.docs", "--root", str(tmp_path), "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # "Serving ... at http://127.0.0.1:PORT/ ..." once the site is built
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, f"no loopback URL in {line!r}"
+        with urllib.request.urlopen(url.group(0) + "rules/asyncio-a/", timeout=10) as response:
+            assert "Impact: HIGH" in response.read().decode("utf-8")
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0

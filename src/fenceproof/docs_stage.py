@@ -27,6 +27,8 @@ IMPACT_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 FENCE_LINE = re.compile(r"^(?P<prefix>[ \t>]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 GROUPS = (("reference", "References"), ("checklist", "Checklists"), ("example", "Examples"))
 ABOUT = "About the rules"
+# Pages whose own titles do not suit the navigation (the template's title is a placeholder).
+NAV_TITLES = {"sections": "Categories", "template": "Rule template"}
 
 
 @dataclass
@@ -208,7 +210,9 @@ def build_nav(corpus: Corpus, skill_rel: str) -> list[object]:
             placed.update(d.rel for d in members)
     rest = sorted((d for d in docs if d.rel not in placed), key=lambda d: d.rel)
     if rest:
-        nav.append({ABOUT: [page(d) for d in rest]})
+        nav.append(
+            {ABOUT: [{NAV_TITLES[d.kind]: page(d)} if d.kind in NAV_TITLES else page(d) for d in rest]}
+        )
     return nav
 
 

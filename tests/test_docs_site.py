@@ -168,4 +168,5 @@ def test_rule_page_shows_badges_and_block_statuses(page: Page, site_url: str, ru
     ).to_be_attached()
     shots = ROOT / "build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1800})  # badges and the first few blocks with statuses
     page.screenshot(path=str(shots / "rule-page.png"))

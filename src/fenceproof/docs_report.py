@@ -73,7 +73,7 @@ def load_report(path: Path) -> Report | None:
 
 def _short(text: str) -> str:
     """One line, at most _MAX_TEXT characters."""
-    flat = " ".join(text.split())
+    flat = " ".join(text.replace("```", "").split())  # a title is plain text, not Markdown
     return flat if len(flat) <= _MAX_TEXT else flat[: _MAX_TEXT - 1].rstrip() + "…"
 
 
@@ -106,8 +106,11 @@ def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
         text = f"Proved: {what}"
     elif outcome == "passed":
         text = "Passed: ran clean"
+        measured = row.get("measured")
         if expect:
-            text += f", {describe_expect(str(expect), row.get('measured'))}"
+            text += f", {describe_expect(str(expect), measured)}"
+        elif isinstance(measured, dict) and isinstance(measured.get("queries"), int):
+            text += f" ({measured['queries']} SQL statements)"
     elif outcome == "linted":
         text = f"Lint-only: {reason}" if reason else "Lint-only: ruff clean"
     elif outcome == "skipped":

@@ -256,3 +256,21 @@ def test_serve_answers_on_loopback_and_stops_on_interrupt(tmp_path: Path) -> Non
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=10) == 0
+
+
+def test_home_page_summarises_the_last_engine_run(tmp_path: Path) -> None:
+    site_repo(tmp_path, {"asyncio-a.md": RULE})
+    build(tmp_path)
+    assert "The engine has not been run for this build" in page_html(tmp_path, "SKILL.md")
+    report = write_report(tmp_path)
+    data = json.loads(report.read_text("utf-8"))
+    data["summary"] = {"documents": 3, "blocks": 4, "passed": 1, "proved": 1, "linted": 1, "skipped": 1}
+    data["environment"] = {"python": "3.11.7", "machine": "Linux x86_64", "sqlalchemy": "2.1.9"}
+    stamp = report.stat().st_mtime
+    report.write_text(json.dumps(data), "utf-8")
+    os.utime(report, (stamp, stamp))
+    build(tmp_path)
+    assert (
+        "Last engine run: 4 code blocks in 3 files (1 passed, 1 proved, 1 lint-only, 1 skipped), "
+        "against PostgreSQL 15.18, with python 3.11.7, sqlalchemy 2.1.9."
+    ) in page_html(tmp_path, "SKILL.md")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fenceproof.models import Block
@@ -36,6 +36,8 @@ class Report:
     mtime: float
     source: str  # the report's path, for messages
     postgres: str | None  # the server version the blocks ran against
+    summary: dict[str, object] = field(default_factory=dict)
+    environment: dict[str, object] = field(default_factory=dict)  # python, machine, library versions
 
     def rows_for(self, rel: str) -> dict[int, dict[str, object]]:
         return {line: row for (path, line), row in self.rows.items() if path == rel}
@@ -68,7 +70,30 @@ def load_report(path: Path) -> Report | None:
         rows[(str(row["path"]), int(row["line"]))] = row
     postgres = data.get("postgres") or {}
     version = postgres.get("server_version") if isinstance(postgres, dict) else None
-    return Report(rows=rows, mtime=path.stat().st_mtime, source=str(path), postgres=version)
+    return Report(
+        rows=rows,
+        mtime=path.stat().st_mtime,
+        source=str(path),
+        postgres=version,
+        summary=dict(data.get("summary") or {}),
+        environment=dict(data.get("environment") or {}),
+    )
+
+
+def run_summary(report: Report | None) -> str:
+    """One sentence on the last engine run as a whole, for the home page."""
+    if report is None:
+        return "The engine has not been run for this build: no code block on this site is marked as verified."
+    s = report.summary
+    counts = ", ".join(f"{s[o]} {word}" for o, word in OUTCOME_WORDS.items() if s.get(o))
+    text = (
+        f"Last engine run: {s.get('blocks', len(report.rows))} code blocks in {s.get('documents', '?')} files"
+    )
+    text += f" ({counts})" if counts else ""
+    if report.postgres:
+        text += f", against PostgreSQL {report.postgres}"
+    versions = ", ".join(f"{k} {v}" for k, v in report.environment.items() if k != "machine")
+    return text + (f", with {versions}." if versions else ".")
 
 
 def _short(text: str) -> str:

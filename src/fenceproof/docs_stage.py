@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fenceproof.corpus import Corpus, Section
-from fenceproof.docs_report import PageStatus, Report, page_status
+from fenceproof.docs_report import PageStatus, Report, page_status, run_summary
 from fenceproof.models import Block, Document
 
 SKILL_DIR = Path("skills/python-backend")
@@ -89,8 +89,8 @@ def _span(css: str, text: str, title: str | None = None) -> str:
     return f'<span class="fp-badge {css}"{tip}>{html.escape(text)}</span>'
 
 
-def badge_html(doc: Document, section: Section | None, status: PageStatus) -> list[str]:
-    """The HTML block shown under a page's title: rule badges and the page's verification status."""
+def badge_html(doc: Document, section: Section | None, status: PageStatus, note: str = "") -> list[str]:
+    """The HTML block shown under a page's title: rule badges, the page's verification status, a note."""
     fm = doc.frontmatter
     spans: list[str] = []
     extra: list[str] = []
@@ -114,7 +114,9 @@ def badge_html(doc: Document, section: Section | None, status: PageStatus) -> li
             extra.append("</ul></details>")
     if doc.kind == "rule" or status.state != "none":
         spans.append(_span(f"fp-status fp-status-{status.state}", status.label))
-    if not spans:
+    if note:
+        extra.append(f'<p class="fp-run-summary">{html.escape(note)}</p>')
+    if not spans and not extra:
         return []
     return ['<div class="fp-badges">', *spans, "</div>", *extra]
 
@@ -146,7 +148,7 @@ def _fence_with_status(line: str, block: Block, status_label: str, outcome: str)
 
 
 def render_page(
-    doc: Document, text: str, section: Section | None, status: PageStatus
+    doc: Document, text: str, section: Section | None, status: PageStatus, note: str = ""
 ) -> tuple[str, list[int]]:
     """The staged text of one page and the source line of each staged line."""
     lines = text.splitlines()
@@ -160,7 +162,7 @@ def render_page(
 
     emit(_staged_frontmatter(doc), 1)
     by_line = {b.line: b for b in doc.blocks}
-    badges = badge_html(doc, section, status)
+    badges = badge_html(doc, section, status, note)
     title = _title_line(lines, fm_end, doc.blocks)
     if title is None and badges:
         emit(["", *badges, ""], fm_end + 1)
@@ -229,7 +231,8 @@ def stage(repo_root: Path, dest: Path, corpus: Corpus, report: Report | None) ->
         rel = doc.rel.removeprefix(skill_rel + "/")
         status = page_status(report, doc.rel, doc.path, doc.blocks)
         section = sections.get(str(doc.frontmatter.get("category"))) if doc.kind == "rule" else None
-        text, origin = render_page(doc, doc.path.read_text(encoding="utf-8"), section, status)
+        note = run_summary(report) if doc.kind == "skill" else ""
+        text, origin = render_page(doc, doc.path.read_text(encoding="utf-8"), section, status, note)
         (dest / rel).write_text(text, encoding="utf-8")
         pages[rel] = StagedPage(rel=rel, source=doc.rel, origin=origin, status=status)
     return Staged(root=dest, pages=pages, nav=build_nav(corpus, skill_rel))

@@ -58,7 +58,7 @@ Because.
 OUTCOMES = {  # fence language/attributes -> the row a fixture report holds for it
     "raises": {"outcome": "proved", "message": "raised TypeError: unsupported operand type(s) for +"},
     "run": {"outcome": "passed"},
-    "lint": {"outcome": "linted", "reason": "needs a running server"},
+    "lint": {"outcome": "linted"},  # with the block's own reason
     "text": {"outcome": "skipped", "message": "text is shown, not run"},
 }
 
@@ -83,7 +83,7 @@ def write_report(root: Path, skip: set[tuple[str, int]] = frozenset(), failed: i
             if (doc.rel, block.line) in skip:
                 continue
             key = "text" if block.lang == "text" else "raises" if block.expect else block.mode
-            row = {"outcome": "passed", "message": None, "reason": None, **OUTCOMES.get(key, {})}
+            row = {"outcome": "passed", "message": None, "reason": block.reason, **OUTCOMES.get(key, {})}
             if block.line == failed:
                 row = {"outcome": "failed", "message": "AssertionError: boom", "reason": None}
             rows.append(
@@ -274,3 +274,40 @@ def test_home_page_summarises_the_last_engine_run(tmp_path: Path) -> None:
         "Last engine run: 4 code blocks in 3 files (1 passed, 1 proved, 1 lint-only, 1 skipped), "
         "against PostgreSQL 15.18, with python 3.11.7, sqlalchemy 2.1.9."
     ) in page_html(tmp_path, "SKILL.md")
+
+
+CHECKLIST = """---
+title: Review checklist
+description: What to check before merging an async endpoint.
+---
+
+Intro without a level-one heading.
+
+1. The session is closed:
+
+    ```python mode="lint" reason="a fragment of an endpoint"
+    import asyncio
+    ```
+
+2. Nothing blocks the loop:
+
+    ```text
+    an output block
+    ```
+"""
+
+
+def test_fences_in_lists_and_pages_without_a_title_heading(tmp_path: Path) -> None:
+    site_repo(tmp_path, {"asyncio-a.md": RULE}, {"checklists/review.md": CHECKLIST})
+    write_report(tmp_path)
+    build(tmp_path)
+    html = page_html(tmp_path, "checklists/review.md")
+    assert titles(html) == [
+        ("linted", "Lint-only: a fragment of an endpoint"),
+        ("skipped", "Skipped: text is shown, not run"),
+    ]
+    # both fences stayed inside their list items, and the badges sit at the top of a page without "# title"
+    items = re.findall(r"<li>.*?</li>", html, flags=re.S)
+    assert [item.count("fp-block") for item in items if "fp-block" in item] == [1, 1]
+    assert html.index('class="fp-badges"') < html.index("Intro without a level-one heading")
+    assert "Verified on PostgreSQL 15.18: 2 blocks (1 lint-only, 1 skipped)" in html

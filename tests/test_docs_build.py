@@ -6,6 +6,7 @@ fixtures written into that temporary repository; they describe the fixture's own
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -85,7 +86,11 @@ def write_report(root: Path, skip: set[tuple[str, int]] = frozenset(), failed: i
             key = "text" if block.lang == "text" else "raises" if block.expect else block.mode
             row = {"outcome": "passed", "message": None, "reason": block.reason, **OUTCOMES.get(key, {})}
             if block.line == failed:
-                row = {"outcome": "failed", "message": "AssertionError: boom", "reason": None}
+                row = {
+                    "outcome": "failed",
+                    "message": 'AssertionError: boom {"x": 1} <b> & C:\\tmp',
+                    "reason": None,
+                }
             rows.append(
                 {"path": doc.rel, "line": block.line, "lang": block.lang, "mode": block.mode,
                  "expect": str(block.expect) if block.expect else None, "duration_s": 0.01,
@@ -108,12 +113,12 @@ def page_html(root: Path, rel: str) -> str:
     return (root / "build" / "site" / rel.removesuffix(".md") / "index.html").read_text("utf-8")
 
 
-def titles(html: str) -> list[tuple[str, str]]:
+def titles(page: str) -> list[tuple[str, str]]:
     """(outcome class, title text) of each code block of a built page."""
     found = re.findall(
-        r'<div class="[^"]*\bfp-block fp-([a-z]+)[^"]*"><span class="filename">([^<]*)</span>', html
+        r'<div class="[^"]*\bfp-block fp-([a-z]+)[^"]*"><span class="filename">([^<]*)</span>', page
     )
-    return [(outcome, text.replace("&#x27;", "'")) for outcome, text in found]
+    return [(outcome, html.unescape(text)) for outcome, text in found]
 
 
 def test_each_block_shows_its_status_from_the_report(tmp_path: Path) -> None:
@@ -179,7 +184,7 @@ def test_failed_block_makes_the_page_failing(tmp_path: Path) -> None:
     build(tmp_path)
     html = page_html(tmp_path, "rules/asyncio-a.md")
     assert "Failing: 4 blocks (1 failed, 1 proved, 1 lint-only, 1 skipped)" in html
-    assert ("failed", "Failed: AssertionError: boom") in titles(html)
+    assert ("failed", "Failed: AssertionError: boom ('x': 1) <b> & C:/tmp") in titles(html)
 
 
 def test_navigation_follows_sections_then_references_checklists_examples(tmp_path: Path) -> None:
@@ -242,7 +247,7 @@ def test_the_skill_builds_and_every_markdown_file_has_a_page(tmp_path: Path) -> 
         assert (site / rel.removesuffix(".md") / "index.html").is_file(), f"no page for {rel}"
 
 
-def test_serve_answers_on_loopback_and_stops_on_interrupt(tmp_path: Path) -> None:
+def test_serve_answers_on_loopback_and_stops_on_sigterm(tmp_path: Path) -> None:
     site_repo(tmp_path, {"asyncio-a.md": RULE})
     command = [sys.executable, "-m", "fenceproof.docs", "--root", str(tmp_path), "serve", "--port", "0"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -254,7 +259,7 @@ def test_serve_answers_on_loopback_and_stops_on_interrupt(tmp_path: Path) -> Non
         with urllib.request.urlopen(url.group(0) + "rules/asyncio-a/", timeout=10) as response:
             assert "Impact: HIGH" in response.read().decode("utf-8")
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from fenceproof.corpus import load_corpus
+from fenceproof.corpus import find_repo_root, load_corpus
 from fenceproof.docs_report import REPORT_PATH, load_report
 from fenceproof.docs_stage import Staged, stage
 from fenceproof.models import ConfigError
@@ -89,7 +91,11 @@ def _check_pages(site: Path, staged: Staged) -> None:
 
 def build(repo_root: Path) -> Path:
     """Stage the skill, build the site in strict mode, and return the site folder (``build/site``)."""
-    repo_root = repo_root.resolve()
+    repo_root = find_repo_root(repo_root)
+    if not (repo_root / "mkdocs.yml").is_file():
+        raise ConfigError("mkdocs.yml", 1, "file is missing: it configures the docs site")
+    if importlib.util.find_spec("zensical") is None:
+        raise DocsBuildError("zensical is not installed: run `uv sync` (it is in the docs dependency group)")
     corpus = load_corpus(repo_root)
     report = load_report(repo_root / REPORT_PATH)
     staged = stage(repo_root, repo_root / STAGE, corpus, report)
@@ -119,6 +125,10 @@ def build(repo_root: Path) -> Path:
     return site
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(repo_root: Path, port: int) -> None:
     """Build the site, then serve it on 127.0.0.1:``port`` until interrupted."""
     site = build(repo_root)
@@ -126,10 +136,13 @@ def serve(repo_root: Path, port: int) -> None:
     with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         host, bound = server.server_address[:2]
         print(f"Serving {site} at http://{host}:{bound}/ (Ctrl-C to stop)", flush=True)
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # stop the same way on SIGTERM as on Ctrl-C
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main_docs(argv: list[str]) -> int:
@@ -153,7 +166,7 @@ def main_docs(argv: list[str]) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    except DocsBuildError as error:
+    except (DocsBuildError, OSError) as error:  # OSError: e.g. the port is taken
         print(error, file=sys.stderr)
         return 1
     return 0

@@ -316,3 +316,22 @@ def test_fences_in_lists_and_pages_without_a_title_heading(tmp_path: Path) -> No
     assert [item.count("fp-block") for item in items if "fp-block" in item] == [1, 1]
     assert html.index('class="fp-badges"') < html.index("Intro without a level-one heading")
     assert "Verified on PostgreSQL 15.18: 2 blocks (1 lint-only, 1 skipped)" in html
+
+
+def test_links_the_generator_does_not_check_fail_the_build(tmp_path: Path) -> None:
+    body = RULE.replace(
+        "Because.",
+        "Run [the app](../assets/app.py), not [the old one](../assets/gone.py).\n\n"
+        "See [the README](../../../README.md) and [the metadata](../metadata.json).",
+    )
+    site_repo(tmp_path, {"asyncio-a.md": body}, {"assets/app.py": "print('app')\n"})
+    lines = rule_path(tmp_path, "asyncio-a.md").read_text("utf-8").splitlines()
+    gone = next(n for n, text in enumerate(lines, 1) if "gone.py" in text)
+    readme = next(n for n, text in enumerate(lines, 1) if "README.md" in text)
+    with pytest.raises(DocsBuildError) as raised:
+        build(tmp_path)
+    assert str(raised.value).splitlines()[1:] == [
+        f"skills/python-backend/rules/asyncio-a.md:{gone}: linked file does not exist (../assets/gone.py)",
+        f"skills/python-backend/rules/asyncio-a.md:{readme}: link leaves the skill folder, which installers "
+        "copy alone (../../../README.md)",
+    ]

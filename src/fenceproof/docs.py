@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from fenceproof.corpus import find_repo_root, load_corpus
+from fenceproof.docs_links import check_links
 from fenceproof.docs_report import REPORT_PATH, load_report
 from fenceproof.docs_stage import Staged, stage
 from fenceproof.models import ConfigError
@@ -97,6 +98,9 @@ def build(repo_root: Path) -> Path:
     if importlib.util.find_spec("zensical") is None:
         raise DocsBuildError("zensical is not installed: run `uv sync` (it is in the docs dependency group)")
     corpus = load_corpus(repo_root)
+    broken = [problem for doc in corpus.documents for problem in check_links(doc, corpus.skill_dir)]
+    if broken:
+        raise DocsBuildError("docs build failed (strict mode):\n" + "\n".join(broken))
     report = load_report(repo_root / REPORT_PATH)
     staged = stage(repo_root, repo_root / STAGE, corpus, report)
     config_path = repo_root / GEN_CONFIG

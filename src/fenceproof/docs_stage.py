@@ -13,6 +13,7 @@ Each staged line remembers the source line it came from, so a build diagnostic n
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -116,9 +117,8 @@ def badge_html(doc: Document, section: Section | None, status: PageStatus, note:
         spans.append(_span(f"fp-status fp-status-{status.state}", status.label))
     if note:
         extra.append(f'<p class="fp-run-summary">{html.escape(note)}</p>')
-    if not spans and not extra:
-        return []
-    return ['<div class="fp-badges">', *spans, "</div>", *extra]
+    row = ['<div class="fp-badges">', *spans, "</div>"] if spans else []
+    return [*row, *extra]
 
 
 def _staged_frontmatter(doc: Document) -> list[str]:
@@ -135,7 +135,7 @@ def _staged_frontmatter(doc: Document) -> list[str]:
 
 
 def _yaml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
 def _fence_with_status(line: str, block: Block, status_label: str, outcome: str) -> str:

@@ -9,6 +9,6 @@ from fenceproof.postgres import open_server
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """A DATABASE_URL for the cluster's maintenance database: the engine under test makes its own databases."""
+    """A DATABASE_URL for a database of a throwaway cluster; the engine under test makes its own beside it."""
     with open_server({}) as server:
-        yield server.async_url("postgres")
+        yield server.async_url(server.create_database())

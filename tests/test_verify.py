@@ -84,7 +84,7 @@ def test_a_good_skill_passes_and_reports_every_block(tmp_path: Path, pg_url: str
     make_skill(tmp_path, {"asyncio-a.md": RULE, "sqlalchemy-b.md": DB_RULE})
     done = fenceproof(tmp_path, pg_url, "--report", "out.json")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert outcomes(tmp_path) == [(14, "proved"), (21, "passed"), (29, "proved"), (35, "checked")]
+    assert outcomes(tmp_path) == [(14, "proved"), (21, "passed"), (28, "proved"), (34, "checked")]
     data = json.loads((tmp_path / "out.json").read_text())
     assert data["summary"]["blocks"] == 7 and data["summary"]["failed"] == 0
     queries = [b for b in data["blocks"] if b["expect"] == "queries:2"][0]
@@ -128,7 +128,7 @@ def test_a_connection_left_open_fails_the_block_that_opened_it(tmp_path: Path, p
     make_skill(tmp_path, {"sqlalchemy-a.md": DB_RULE.replace("await engine.dispose()", "print('forgot')")})
     done = fenceproof(tmp_path, pg_url)
     assert done.returncode == 1
-    assert "sqlalchemy-a.md:16: left 1 database connection(s) open" in done.stdout
+    assert "sqlalchemy-a.md:23: left 1 database connection(s) open" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_a_connection_left_open_fails_the_block_that_opened_it(tmp_path: Path, p
             'expect="raises:TypeError" retries="2"',
             "asyncio-a.md:14: fence attribute: unknown key 'retries'",
         ),
-        ('```json\n{"ok": true}\n```', '```json\n{"ok": true}\n', "asyncio-a.md:35: unclosed fence"),
+        ('```json\n{"ok": true}\n```', '```json\n{"ok": true}\n', "asyncio-a.md:34: unclosed fence"),
         (
             '```python expect="raises:TypeError" match="NoneType"',
             "```python",

@@ -97,10 +97,10 @@ def extract(text: str, path: Path, rel: str) -> list[Block]:
 def _check_block(block: Block) -> None:
     where = (block.rel, block.line)
     mode = block.mode
-    if block.lang not in KNOWN and mode != "skip":
+    if block.lang not in KNOWN and mode not in ("skip", "file"):
         raise ConfigError(*where, f'no engine runs ```{block.lang}: add mode="skip" reason="..."')
-    if block.lang not in PYTHON and (block.expect or "file" in block.attrs):
-        raise ConfigError(*where, f"expect= and file= apply to python blocks, not ```{block.lang}")
+    if block.lang not in PYTHON and block.expect:
+        raise ConfigError(*where, f"expect= applies to python blocks, not ```{block.lang}")
     expect = block.expect
     if expect and mode == "lint" and expect.kind != "lint":
         raise ConfigError(*where, f"a lint-only block cannot prove {expect}: it never runs")

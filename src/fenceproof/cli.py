@@ -52,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = Console(highlight=False)
+    if not out.is_terminal:  # a log or a pipe: wide enough that paths and messages are not cut
+        out = Console(highlight=False, width=200)
     err = Console(stderr=True, highlight=False)
     try:
         if args.command == "verify":

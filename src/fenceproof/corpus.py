@@ -74,7 +74,8 @@ def read_frontmatter(text: str, rel: str) -> dict[str, object]:
     try:
         data = yaml.safe_load("\n".join(lines[1:end]))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        # Where the broken construct began (an unclosed "[" ...), else where the parser gave up.
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(rel, line, f"frontmatter is not valid YAML: {problem}") from None

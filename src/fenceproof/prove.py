@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from fenceproof.blocks import PYTHON
 from fenceproof.lint import Finding, is_broken
 from fenceproof.models import Block, BlockResult, Expectation
 
@@ -141,7 +142,8 @@ def verdict(block: Block, findings: list[Finding], record: Record | None) -> Blo
     if block.mode == "file":
         if record.status != "ok":
             return BlockResult(block, "failed", record.exc_text or record.status, duration)
-        return BlockResult(block, "linted", f"written to {block.attrs['file']} for later blocks", duration)
+        outcome = "linted" if block.lang in PYTHON else "checked"
+        return BlockResult(block, outcome, f"written to {block.attrs['file']} for later blocks", duration)
     if block.lang == "sql":
         if record.status != "ok":
             return BlockResult(

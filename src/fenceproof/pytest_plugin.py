@@ -96,7 +96,8 @@ class BlockItem(pytest.Item):
         if result.outcome == "failed":
             raise BlockFailed(f"{self.block.where}: {result.message}")
         if result.outcome == "skipped":
-            pytest.skip(f"{self.block.where}: {result.message}")
+            # Reported at the block's Markdown line, not at this line of the plugin.
+            raise pytest.skip.Exception(str(result.message), _use_item_location=True)
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
         if isinstance(excinfo.value, BlockFailed):

@@ -96,6 +96,7 @@ def render(report: Report, console: Console) -> None:
     t = report.timings
     pieces = [
         f"postgres start {t.get('postgres_start_s', 0):.2f} s",
+        f"worker pre-imports {t.get('forkserver_start_s', 0):.2f} s",
         f"lint {t.get('lint_s', 0):.2f} s",
         f"document setup {t.get('setup_s', 0):.2f} s",
         f"blocks {t.get('blocks_s', 0):.2f} s",

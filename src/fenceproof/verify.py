@@ -21,6 +21,8 @@ DocumentDone = Callable[[Document, list[BlockResult]], None]
 
 def executed(block: Block) -> bool:
     """Blocks the document's worker runs (or writes): Python to run or write, and SQL."""
+    if block.mode == "file":
+        return True
     if block.mode in ("skip", "lint"):
         return False
     return block.lang in PYTHON or block.lang in SQL
@@ -34,11 +36,14 @@ class Runtime:
         self.server = None
         self.template: str | None = None
         self.upstream_url = ""
+        self.forkserver = None
         self.start_s = 0.0
+        self.forkserver_s = 0.0
 
     def ensure(self) -> None:
         if self.server is not None:
             return
+        from fenceproof.forkserver import Forkserver
         from fenceproof.postgres import open_server
         from fenceproof.upstream import Upstream
 
@@ -47,6 +52,10 @@ class Runtime:
         self.template = self.server.create_template()
         self.upstream_url = self._stack.enter_context(Upstream()).url
         self.start_s = time.perf_counter() - started
+        # Workers are forked from a process that has already imported the corpus's heavy libraries.
+        started = time.perf_counter()
+        self.forkserver = self._stack.enter_context(Forkserver())
+        self.forkserver_s = time.perf_counter() - started
 
     def postgres(self) -> dict[str, object] | None:
         if self.server is None:
@@ -78,7 +87,13 @@ def verify_document(
 
         rt.ensure()
         started = time.perf_counter()
-        outcome = run_document(to_run, rt.server, rt.template, rt.upstream_url)  # type: ignore[arg-type]
+        outcome = run_document(
+            to_run,
+            rt.server,  # type: ignore[arg-type]
+            rt.template,
+            rt.upstream_url,
+            forkserver=rt.forkserver,
+        )
         elapsed = time.perf_counter() - started
         records, leaks = outcome.records, outcome.leaks  # type: ignore[assignment]
         timings["setup_s"] = timings.get("setup_s", 0.0) + outcome.setup_s
@@ -86,7 +101,7 @@ def verify_document(
         timings["blocks_s"] = timings.get("blocks_s", 0.0) + elapsed - outcome.setup_s - outcome.teardown_s
     results: dict[int, BlockResult] = {}
     for block in document.blocks:
-        if block.lang in PYTHON or block.lang in SQL:
+        if block.lang in PYTHON or block.lang in SQL or block.mode == "file":
             if block.mode == "skip":
                 results[block.line] = BlockResult(block, "skipped", block.reason)
             else:
@@ -113,6 +128,7 @@ def verify(corpus: Corpus, rt: Runtime, on_document: DocumentDone | None = None)
         if on_document:
             on_document(document, done)
     timings["postgres_start_s"] = rt.start_s
+    timings["forkserver_start_s"] = rt.forkserver_s
     timings["wall_s"] = time.perf_counter() - started
     return Report(results, [d.rel for d in corpus.documents], rt.postgres(), timings)
 

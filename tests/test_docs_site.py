@@ -9,10 +9,7 @@ A screenshot of a rule page is written to build/screenshots/rule-page.png for re
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import require_tool
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from fenceproof.corpus import load_corpus
@@ -39,17 +37,6 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 STATUS_PREFIXES = ("Passed", "Proved", "Lint-only", "Skipped", "Checked", "Failed", "Not verified")
-
-
-def require_tool(name: str, install_hint: str) -> str:
-    """Same contract as tests/conftest.py's helper (branch ``install``): fail in CI, else skip with the hint."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found:
-        return found
-    message = f"{name} is not installed; install it with: {install_hint}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set, so a missing tool is a failure)", pytrace=False)
-    pytest.skip(message)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -36,7 +36,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _DIAGNOSTIC = re.compile(
     r"(?P<level>Warning|Error):\s*(?P<message>[^\n]+)\n[^\n]*?\[\s*(?P<file>[^\]\s]+?):(?P<line>\d+):(?P<col>\d+)\s*\]"
 )
-_PATH_KEYS = ("docs_dir", "site_dir")
 
 
 class DocsBuildError(Exception):

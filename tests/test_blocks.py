@@ -122,3 +122,11 @@ def test_nested_fence_inside_a_longer_fence_is_one_block() -> None:
 def test_frontmatter_lines_keep_their_numbers() -> None:
     text = "---\ntitle: a\n---\n```python\nx = 1\n```\n"
     assert extract(text, Path("/d.md"), "d.md")[0].line == 4
+
+
+def test_fence_inside_a_blockquote() -> None:
+    text = "> Output:\n>\n> ```text\n> done\n> ```\n"
+    found = extract(text, Path("/d.md"), "d.md")
+    assert [(b.lang, b.line, b.code) for b in found] == [("text", 3, "done\n")]
+    with pytest.raises(ConfigError, match="unclosed fence"):
+        extract("> ```text\n> done\n", Path("/d.md"), "d.md")

@@ -20,6 +20,7 @@ KNOWN = PYTHON | PARSED | SHELL | SQL | TEXT
 
 _ATTR = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_-]*)=(?:"([^"]*)"|'([^']*)')""")
 _LABEL = re.compile(r"^[*_\s]*(incorrect|correct)\b", re.IGNORECASE)
+_QUOTE = re.compile(r"^(\s*>)+")
 _PARSER = MarkdownIt("commonmark")
 
 
@@ -56,13 +57,11 @@ def blank_frontmatter(text: str) -> str:
 
 
 def _closes(fence: Token, lines: list[str]) -> bool:
-    last = lines[fence.map[1] - 1].strip() if fence.map and fence.map[1] - 1 < len(lines) else ""
-    return (
-        fence.map is not None
-        and fence.map[1] - fence.map[0] >= 2
-        and last.startswith(fence.markup)
-        and (set(last) == {fence.markup[0]})
-    )
+    """Whether the fence's last line is its closing fence (markdown-it closes an unclosed one at the end)."""
+    if fence.map is None or fence.map[1] - fence.map[0] < 2 or fence.map[1] > len(lines):
+        return False
+    last = _QUOTE.sub("", lines[fence.map[1] - 1]).strip()  # a fence inside a blockquote keeps its "> "
+    return last.startswith(fence.markup) and set(last) == {fence.markup[0]}
 
 
 def extract(text: str, path: Path, rel: str) -> list[Block]:

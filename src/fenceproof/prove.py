@@ -123,7 +123,7 @@ def run_verdict(block: Block, record: Record) -> tuple[str, str | None, dict[str
         counted = record.queries
         if counted != int(expect.target):
             return "failed", f"expected {expect.target} queries, counted {counted}", measured
-        return "proved", f"ran {counted} queries", measured
+        return "proved", f"ran {counted} {'query' if counted == 1 else 'queries'}", measured
     return "passed", None, measured
 
 

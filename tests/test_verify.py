@@ -90,6 +90,8 @@ def test_a_good_skill_passes_and_reports_every_block(tmp_path: Path, pg_url: str
     queries = [b for b in data["blocks"] if b["expect"] == "queries:2"][0]
     assert queries["outcome"] == "proved" and queries["measured"]["queries"] == 2
     assert data["postgres"]["source"] == "env" and data["postgres"]["server_version"].startswith("1")
+    assert [row["kind"] for row in data["budget"][:2]] == ["always-on", "skill body"]
+    assert "Context budget" in done.stdout
 
 
 def _rewrite(tmp_path: Path, old: str, new: str) -> None:

@@ -94,3 +94,14 @@ def test_marketplace_lists_this_repository_as_the_plugin() -> None:
     assert entries[0]["source"] == "./"
     assert plugin["name"] == "python-backend"
     assert plugin["license"] == "MIT"
+
+
+def test_metadata_records_the_versions_the_corpus_runs_with() -> None:
+    """metadata.json's verifiedWith is what `fenceproof verify` runs the corpus with: the locked libraries."""
+    from importlib import metadata
+
+    recorded = json.loads((SKILL_DIR / "metadata.json").read_text())["verifiedWith"]
+    libraries = {k: v for k, v in recorded.items() if k not in ("python", "postgresql")}
+    assert libraries, "metadata.json records no library versions"
+    installed = {name: metadata.version(name) for name in libraries}
+    assert libraries == installed, "update verifiedWith in metadata.json to the locked versions"

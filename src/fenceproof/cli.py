@@ -36,7 +36,11 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         report = verify(corpus, rt, advance)
     render(report, out)
-    out.print(budget.render(budget.measure(corpus.skill_dir)))
+    rows = budget.measure(corpus.skill_dir)
+    out.print(budget.render(rows))
+    report.budget = [
+        {"kind": r.kind, "what": r.rel, "chars": r.chars, "tokens": r.tokens, "limit": r.limit} for r in rows
+    ]
     report.write(default_report_path(corpus.root))
     if args.report:
         report.write(Path(args.report))

@@ -37,6 +37,7 @@ class Report:
     documents: list[str]
     postgres: dict[str, object] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    budget: list[dict[str, object]] = field(default_factory=list)  # what each loadable part costs an agent
 
     @property
     def failed(self) -> list[BlockResult]:
@@ -55,6 +56,7 @@ class Report:
             "summary": summary,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "environment": environment(),
+            "budget": self.budget,
             "blocks": [r.to_json() for r in sorted(self.results, key=lambda r: (r.block.rel, r.block.line))],
         }
 

@@ -13,8 +13,8 @@ from fenceproof import budget
 from fenceproof.corpus import load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document
 from fenceproof.postgres import ServerUnavailable
-from fenceproof.report import render
-from fenceproof.verify import default_report_path, runtime, verify
+from fenceproof.report import REPORT_PATH, render
+from fenceproof.verify import runtime, verify
 
 
 def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -41,7 +41,7 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     report.budget = [
         {"kind": r.kind, "what": r.rel, "chars": r.chars, "tokens": r.tokens, "limit": r.limit} for r in rows
     ]
-    report.write(default_report_path(corpus.root))
+    report.write(corpus.root / REPORT_PATH)
     if args.report:
         report.write(Path(args.report))
     return 1 if report.failed else 0

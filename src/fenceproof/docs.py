@@ -24,9 +24,10 @@ import yaml
 
 from fenceproof.corpus import find_repo_root, load_corpus
 from fenceproof.docs_links import check_links
-from fenceproof.docs_report import REPORT_PATH, load_report
+from fenceproof.docs_report import load_report
 from fenceproof.docs_stage import Staged, stage
 from fenceproof.models import ConfigError
+from fenceproof.report import REPORT_PATH
 
 BUILD = Path("build")
 STAGE = BUILD / "docs-src"

@@ -14,8 +14,6 @@ from pathlib import Path
 
 from fenceproof.models import Block
 
-REPORT_PATH = Path("build/fenceproof/report.json")
-
 # How each outcome reads on the site, in the order the page summary lists them.
 OUTCOME_WORDS: dict[str, str] = {
     "failed": "failed",

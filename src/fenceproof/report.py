@@ -13,7 +13,7 @@ from rich.table import Table
 
 from fenceproof.models import OUTCOMES, BlockResult
 
-DEFAULT_REPORT = Path("build/fenceproof/report.json")
+REPORT_PATH = Path("build/fenceproof/report.json")  # the last run's report, relative to the repository root
 # The libraries whose versions a report records: what the corpus was verified with.
 VERSIONED = (
     "fastapi",

@@ -6,7 +6,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from fenceproof.blocks import PYTHON, SQL
 from fenceproof.checks import check_block
@@ -131,7 +130,3 @@ def verify(corpus: Corpus, rt: Runtime, on_document: DocumentDone | None = None)
     timings["forkserver_start_s"] = rt.forkserver_s
     timings["wall_s"] = time.perf_counter() - started
     return Report(results, [d.rel for d in corpus.documents], rt.postgres(), timings)
-
-
-def default_report_path(root: Path) -> Path:
-    return root / "build" / "fenceproof" / "report.json"

@@ -13,8 +13,9 @@ from pathlib import Path
 from fenceproof.blocks import PYTHON
 from fenceproof.models import Block, Document
 
-# The families the corpus is held to: pyflakes, syntax, bugbear, async blocking calls, bandit, pyupgrade.
-SELECT = ["E4", "E7", "E9", "F", "B", "ASYNC", "S", "UP"]
+# The families the corpus is held to: pyflakes, syntax, bugbear, async blocking calls, bandit, pyupgrade,
+# and a dropped asyncio.create_task() result (RUF006).
+SELECT = ["E4", "E7", "E9", "F", "B", "ASYNC", "S", "UP", "RUF006"]
 # Blocks share one namespace in Markdown order, so some module-level findings are not findings here:
 # top-level await (F704), imports after code (E402), a Correct block redefining the Incorrect one's name (F811).
 IGNORE = ["F704", "E402", "F811", "S101"]

@@ -59,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Fan-out examples open dozens of connections at once; the default backlog of 5 makes the rest wait for a
+    # TCP retry (about 1 s each).
+    request_queue_size = 128
 
 
 class Upstream:

@@ -79,3 +79,9 @@ def test_lint_verdicts(tmp_path: Path) -> None:
     assert failure == "ruff: F821 Undefined name `x` (line 6)"
     failure, _ = lint_verdict(_block("correct", {}), [async251])
     assert failure is not None and failure.startswith("ruff: ASYNC251")
+
+
+def test_file_blocks_in_other_languages_are_not_linted_as_python(tmp_path: Path) -> None:
+    body = '# Config\n\n```ini file="alembic.ini"\n[alembic]\nscript_location = migrations\n```\n'
+    make_skill(tmp_path, {"asyncio-a.md": body})
+    assert lint_documents(load_corpus(tmp_path).documents) == {}

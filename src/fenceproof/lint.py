@@ -59,7 +59,9 @@ def lint_documents(documents: list[Document]) -> dict[tuple[str, int], list[Find
         shared = [b for b in document.blocks if lintable(b) and b.mode != "file"]
         if shared:
             units.append((document.rel, shared))
-        units.extend((f"{document.rel}:{b.line}", [b]) for b in document.blocks if b.mode == "file" and lintable(b))
+        units.extend(
+            (f"{document.rel}:{b.line}", [b]) for b in document.blocks if b.mode == "file" and lintable(b)
+        )
     findings: dict[tuple[str, int], list[Finding]] = {
         (b.rel, b.line): [] for _, blocks in units for b in blocks
     }

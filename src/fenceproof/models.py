@@ -102,6 +102,7 @@ class BlockResult:
     message: str | None = None  # why it failed, or what it proved ("raised sqlalchemy.exc.MissingGreenlet")
     duration_s: float = 0.0
     measured: dict[str, object] = field(default_factory=dict)  # e.g. {"queries": 11}
+    stdout: str = ""  # what the block printed (clipped by the worker)
 
     def to_json(self) -> dict[str, object]:
         b = self.block
@@ -117,4 +118,5 @@ class BlockResult:
             "duration_s": round(self.duration_s, 4),
             "message": self.message,
             "measured": self.measured,
+            "stdout": self.stdout,
         }

@@ -154,7 +154,7 @@ def verdict(block: Block, findings: list[Finding], record: Record | None) -> Blo
     if outcome != "failed" and lint_proof:
         message = f"{lint_proof}; {message}" if message else lint_proof
         outcome = "proved"
-    return BlockResult(block, outcome, message, duration, measured)  # type: ignore[arg-type]
+    return BlockResult(block, outcome, message, duration, measured, record.stdout)  # type: ignore[arg-type]
 
 
 def blame_leaks(results: dict[int, BlockResult], leaks: list[dict]) -> None:

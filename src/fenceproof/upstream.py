@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,12 @@ class _Server(ThreadingHTTPServer):
     # Fan-out examples open dozens of connections at once; the default backlog of 5 makes the rest wait for a
     # TCP retry (about 1 s each).
     request_queue_size = 128
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up early (a read timeout, a dropped client) is normal here, not worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Upstream:

@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import contextlib
 import faulthandler
+import gc
 import importlib
 import inspect
 import io
@@ -129,7 +130,10 @@ class DocumentRunner:
             finally:
                 if self.queries is not None and cmd["lang"] != "sql":
                     record["queries"] = self.queries
-        record["duration_s"] = time.perf_counter() - t0
+                record["duration_s"] = time.perf_counter() - t0
+                # Objects this block dropped in reference cycles (an unclosed transport, say) are collected now,
+                # so their ResourceWarnings belong to this block and not to whichever block runs next.
+                gc.collect()
         record["started"] = started
         record["finished"] = time.time()
         record["stdout"] = _clip(out.getvalue(), STDOUT_LIMIT)

@@ -4,9 +4,9 @@
 
 Each run is a cold ``fenceproof verify`` in a fresh process: it starts its own throwaway PostgreSQL cluster
 (unless DATABASE_URL is set) and verifies PATH (default: the two first rules). The engine's own overhead is
-everything except the blocks' own execution and the one-off starts (PostgreSQL, and the fork server that imports once the
-libraries every document's blocks import), divided by the documents: Python start-up, corpus loading, lint,
-creating and dropping each database, forking each worker, the leak check, the report.
+everything except the blocks' own execution and the one-off starts and stops (PostgreSQL, and the fork server
+that imports once the libraries every document's blocks import), divided by the documents: Python start-up,
+corpus loading, lint, creating and dropping each database, forking each worker, the leak check, the report.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ def one_run(paths: list[str]) -> dict[str, float]:
     documents = data["summary"]["documents"]
     # One-off starts are not per-document overhead: PostgreSQL, and the fork server's imports of the libraries
     # the blocks themselves import (paid once instead of in every document).
-    one_off = t.get("postgres_start_s", 0.0) + t.get("forkserver_start_s", 0.0)
+    one_off = t.get("postgres_start_s", 0.0) + t.get("forkserver_start_s", 0.0) + t.get("servers_stop_s", 0.0)
     overhead = wall - t.get("blocks_s", 0.0) - one_off
     return {
         "process wall": wall,
         "engine wall (in-process)": t["wall_s"],
         "postgres start": t.get("postgres_start_s", 0.0),
         "worker pre-imports (fork server)": t.get("forkserver_start_s", 0.0),
+        "servers stop (cluster, fork server)": t.get("servers_stop_s", 0.0),
         "lint (one ruff run)": t.get("lint_s", 0.0),
         "document setup (create db + worker)": t.get("setup_s", 0.0),
         "blocks' own execution": t.get("blocks_s", 0.0),

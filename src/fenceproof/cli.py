@@ -11,8 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fenceproof import budget
 from fenceproof.corpus import load_corpus
-from fenceproof.models import BlockResult, ConfigError, Document
-from fenceproof.postgres import ServerUnavailable
+from fenceproof.models import BlockResult, ConfigError, Document, ServerUnavailable
 from fenceproof.report import REPORT_PATH, render
 from fenceproof.verify import runtime, verify
 
@@ -35,6 +34,7 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
 
         report = verify(corpus, rt, advance)
+    report.timings["servers_stop_s"] = rt.stop_s  # measured as the `with` block closed them
     render(report, out)
     rows = budget.measure(corpus.skill_dir)
     out.print(budget.render(rows))

@@ -25,6 +25,10 @@ class ConfigError(Exception):
         self.message = message
 
 
+class ServerUnavailable(Exception):
+    """No PostgreSQL server can be had; the message says how to get one."""
+
+
 @dataclass(frozen=True)
 class Expectation:
     """What a block must do: ``raises``, ``warns``, ``lint`` or ``queries``, and its target."""

@@ -28,6 +28,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from fenceproof.models import ServerUnavailable
+
+__all__ = ["ServerUnavailable", "Server", "open_server"]
+
 HOW_TO_GET_ONE = (
     "set DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DBNAME (a role allowed to create databases), "
     "or install the PostgreSQL server binaries (e.g. `apt-get install postgresql`) so that `initdb` is on PATH "
@@ -36,10 +40,6 @@ HOW_TO_GET_ONE = (
 DRIVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
 PREFIX = "fenceproof_"
 SHM_MIN_FREE = 1 << 30  # a cluster takes ~40 MB and each open database ~8 MB
-
-
-class ServerUnavailable(Exception):
-    """No PostgreSQL server can be had; the message says how to get one."""
 
 
 class Server:

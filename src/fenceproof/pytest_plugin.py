@@ -11,8 +11,7 @@ import pytest
 
 from fenceproof.corpus import SKILL_DIR, Corpus, find_repo_root, load_corpus
 from fenceproof.lint import Finding, lint_documents
-from fenceproof.models import Block, BlockResult, ConfigError, Document
-from fenceproof.postgres import ServerUnavailable
+from fenceproof.models import Block, BlockResult, ConfigError, Document, ServerUnavailable
 from fenceproof.verify import Runtime, verify_document
 
 

@@ -105,6 +105,7 @@ def render(report: Report, console: Console) -> None:
         f"document setup {t.get('setup_s', 0):.2f} s",
         f"blocks {t.get('blocks_s', 0):.2f} s",
         f"document teardown {t.get('teardown_s', 0):.2f} s",
+        f"servers stop {t.get('servers_stop_s', 0):.2f} s",
         f"total {t.get('wall_s', 0):.2f} s",
     ]
     pg = report.postgres

@@ -38,6 +38,7 @@ class Runtime:
         self.forkserver = None
         self.start_s = 0.0
         self.forkserver_s = 0.0
+        self.stop_s = 0.0
 
     def ensure(self) -> None:
         if self.server is not None:
@@ -62,7 +63,9 @@ class Runtime:
         return {"server_version": self.server.server_version, "source": self.server.source}
 
     def close(self) -> None:
+        started = time.perf_counter()
         self._stack.close()
+        self.stop_s = time.perf_counter() - started
 
 
 @contextmanager

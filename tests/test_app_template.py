@@ -146,6 +146,22 @@ def test_crud_loads_orders_in_one_extra_query_and_commits(
         assert conn.execute("SELECT count(*) FROM customer_order").fetchone() == (3,)
 
 
+def test_a_commit_that_fails_is_answered_409_not_201(
+    app_module: ModuleType, pg_server: Server, dbname: str
+) -> None:
+    create_schema(app_module, pg_server.async_url(dbname))
+    with psycopg.connect(pg_server.conninfo(dbname)) as conn:  # a deferred check: flush passes, COMMIT fails
+        conn.execute("ALTER TABLE customer DROP CONSTRAINT customer_email_key")
+        conn.execute("ALTER TABLE customer ADD UNIQUE (email) DEFERRABLE INITIALLY DEFERRED")
+    with TestClient(app_module.app) as client:
+        first = client.post("/customers", json={"name": "a", "email": "a@example.com"})
+        assert first.status_code == 201
+        second = client.post("/customers", json={"name": "b", "email": "a@example.com"})
+        assert_problem(second, 409, "/customers")
+    with psycopg.connect(pg_server.conninfo(dbname)) as conn:
+        assert conn.execute("SELECT name FROM customer").fetchall() == [("a",)]
+
+
 def test_errors_are_problem_details_with_the_request_id(
     app_module: ModuleType, pg_server: Server, dbname: str
 ) -> None:

@@ -162,6 +162,25 @@ def test_a_commit_that_fails_is_answered_409_not_201(
         assert conn.execute("SELECT name FROM customer").fetchall() == [("a",)]
 
 
+def test_an_exhausted_pool_is_answered_503_after_pool_timeout(
+    app_module: ModuleType, pg_server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_schema(app_module, pg_server.async_url(dbname))
+    for name, value in {"POOL_SIZE": "1", "MAX_OVERFLOW": "0", "POOL_TIMEOUT": "0.2"}.items():
+        monkeypatch.setenv(name, value)
+    with TestClient(app_module.app) as client:
+        engine: AsyncEngine = client.app_state["engine"]
+        assert client.portal is not None
+        held = client.portal.call(lambda: engine.connect().start())  # the pool's only connection, on its loop
+        try:
+            body = assert_problem(client.get("/customers"), 503, "/customers")
+            assert body["detail"] == "database busy"
+        finally:
+            client.portal.call(held.close)
+        assert client.get("/customers").json() == []
+    assert connections_after_close(pg_server, dbname) == []
+
+
 def test_errors_are_problem_details_with_the_request_id(
     app_module: ModuleType, pg_server: Server, dbname: str
 ) -> None:

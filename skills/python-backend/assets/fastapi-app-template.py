@@ -1,6 +1,7 @@
-"""A production async FastAPI service on PostgreSQL: copy it, rename the models, keep the wiring.
+"""A production async FastAPI service on PostgreSQL: copy it (as app.py), rename the models, keep the wiring.
 
-Run: DATABASE_URL=postgresql+asyncpg://user:pw@127.0.0.1/app UPSTREAM_URL=http://127.0.0.1:9000 python this.py
+Run: DATABASE_URL=postgresql+asyncpg://user:pw@127.0.0.1/app UPSTREAM_URL=http://127.0.0.1:9000 python app.py
+(HOST, PORT and the other Settings fields too), or `uvicorn app:app`: serve `app`, not `api`.
 Needs: fastapi, uvicorn, "sqlalchemy[asyncio]", asyncpg, httpx2, pydantic-settings.
 Schema: Alembic in production (rules/sqlalchemy-migrations.md); create_schema() is for local dev and tests.
 """
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings
 from sqlalchemy import ForeignKey, String, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 from starlette.datastructures import MutableHeaders
@@ -85,21 +87,18 @@ class CustomerIn(BaseModel):
     email: str = Field(max_length=320)
 
 
+class CustomerOut(CustomerIn):
+    model_config = ConfigDict(from_attributes=True)  # built from ORM objects, inside the session
+    id: int
+
+
 class OrderIn(BaseModel):
     item: str = Field(max_length=200)
 
 
-class OrderOut(BaseModel):
+class OrderOut(OrderIn):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    item: str
-
-
-class CustomerOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    name: str
-    email: str
 
 
 class CustomerWithOrders(CustomerOut):
@@ -169,6 +168,8 @@ async def problem(request: Request, exc: Exception) -> JSONResponse:
         status, detail, extra = 422, "request validation failed", {"errors": jsonable_encoder(exc.errors())}
     elif isinstance(exc, IntegrityError):
         status, detail = 409, "conflicts with existing data"
+    elif isinstance(exc, PoolTimeoutError):  # every pooled connection busy for pool_timeout: shed load
+        status, detail = 503, "database busy"
     else:  # log it; never send the exception's text
         logger.error("unhandled %s, request_id=%s", type(exc).__name__, request_id.get())
         status, detail = 500, "internal error"
@@ -177,7 +178,7 @@ async def problem(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
 
 
-handled = (StarletteHTTPException, RequestValidationError, IntegrityError, Exception)
+handled = (StarletteHTTPException, RequestValidationError, IntegrityError, PoolTimeoutError, Exception)
 api = FastAPI(lifespan=lifespan, exception_handlers={error: problem for error in handled})
 
 

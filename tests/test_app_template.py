@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -82,8 +83,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dbname(pg_server: Server) -> str:
-    return pg_server.create_database()
+def dbname(pg_server: Server) -> Iterator[str]:
+    """A fresh database, dropped afterwards (other runtime tests check the session server holds no leftovers)."""
+    name = pg_server.create_database()
+    yield name
+    pg_server.drop_database(name)
 
 
 @pytest.fixture
@@ -202,7 +206,7 @@ def test_errors_are_problem_details_with_the_request_id(
         assert body["detail"] == "internal error" and "secret" not in crashed.text
         assert crashed.headers["x-request-id"] == "trace-42"  # a well-formed incoming id is kept
 
-        forged = client.get("/health", headers={"x-request-id": "bad id\r\n"})
+        forged = client.get("/health", headers={"x-request-id": "<script>alert(1)</script>"})
         assert forged.status_code == 200 and len(forged.headers["x-request-id"]) == 32
         assert client.get("/health").headers["x-request-id"] != forged.headers["x-request-id"]
     assert connections_after_close(pg_server, dbname) == []

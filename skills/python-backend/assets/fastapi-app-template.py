@@ -170,7 +170,7 @@ async def problem(request: Request, exc: Exception) -> JSONResponse:
         status, detail = 409, "conflicts with existing data"
     elif isinstance(exc, PoolTimeoutError):  # every pooled connection busy for pool_timeout: shed load
         status, detail = 503, "database busy"
-    else:  # log it; never send the exception's text
+    else:  # the server logs the traceback; the client never sees the exception's text
         logger.error("unhandled %s, request_id=%s", type(exc).__name__, request_id.get())
         status, detail = 500, "internal error"
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}

@@ -121,7 +121,8 @@ def test_a_block_that_never_returns_is_killed_and_named(tmp_path: Path, pg_url: 
     make_skill(tmp_path, {"asyncio-a.md": body})
     done = fenceproof(tmp_path, pg_url)
     assert done.returncode == 1
-    assert "asyncio-a.md:12: did not finish" in done.stdout
+    assert "asyncio-a.md:12: the block did not finish within 1 s; its worker was killed" in done.stdout
+    assert "asyncio-a.md:17: not run: the block at line 12 ended the worker" in done.stdout
     assert outcomes(tmp_path) == [(12, "failed"), (17, "failed")]
     assert "Traceback" not in done.stdout + done.stderr
 

@@ -86,7 +86,7 @@ def run_verdict(block: Block, record: Record) -> tuple[str, str | None, dict[str
     if record.status == "timeout":
         return (
             "failed",
-            f"did not finish within its time limit and was killed ({record.exc_text or ''})".strip(),
+            record.exc_text or "did not finish within its time limit; its worker was killed",
             measured,
         )
     if record.status in ("not-run", "error"):

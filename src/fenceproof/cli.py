@@ -35,6 +35,7 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         report = verify(corpus, rt, advance)
     report.timings["servers_stop_s"] = rt.stop_s  # measured as the `with` block closed them
+    report.timings["wall_s"] += rt.stop_s
     render(report, out)
     rows = budget.measure(corpus.skill_dir)
     out.print(budget.render(rows))

@@ -74,3 +74,12 @@ def test_paths_narrow_the_documents(tmp_path: Path) -> None:
     make_skill(tmp_path, {"asyncio-a.md": GOOD, "sqlalchemy-b.md": GOOD})
     corpus = load_corpus(tmp_path, [rule_path(tmp_path, "sqlalchemy-b.md")])
     assert [d.rel for d in corpus.documents] == ["skills/python-backend/rules/sqlalchemy-b.md"]
+
+
+def test_plugin_manifests_are_checked_when_present(tmp_path: Path) -> None:
+    make_skill(tmp_path)
+    (tmp_path / ".claude-plugin").mkdir()
+    (tmp_path / ".claude-plugin" / "plugin.json").write_text('{"name": "Python Backend"}', "utf-8")
+    assert _error(tmp_path).startswith(".claude-plugin/plugin.json:1: plugin.json")
+    (tmp_path / ".claude-plugin" / "plugin.json").write_text('{"name": "x",\n  "version": 1,}', "utf-8")
+    assert _error(tmp_path).startswith(".claude-plugin/plugin.json:2: not valid JSON")

@@ -178,6 +178,10 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
         raise ConfigError(relpath(sections_path, root), 1, "file is missing: it declares the categories")
     sections = parse_sections(sections_path.read_text("utf-8"), relpath(sections_path, root))
     check_json(skill_dir / "metadata.json", root, "metadata")
+    for name in ("plugin", "marketplace"):  # the Claude Code manifests, where the repository ships them
+        manifest = root / ".claude-plugin" / f"{name}.json"
+        if manifest.exists():
+            check_json(manifest, root, name)
     files = sorted(skill_dir.rglob("*.md"))
     if paths:
         wanted = [p.resolve() for p in paths]

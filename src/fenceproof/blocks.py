@@ -46,14 +46,20 @@ def parse_info(info: str, rel: str, line: int) -> tuple[str, dict[str, str]]:
     return lang.lower(), attrs
 
 
-def blank_frontmatter(text: str) -> str:
-    """The text with its YAML frontmatter lines blanked, so Markdown line numbers stay true."""
-    lines = text.split("\n")
+def frontmatter_lines(lines: list[str]) -> int:
+    """How many lines the YAML frontmatter takes, both ``---`` lines included (0 when there is none)."""
     if lines and lines[0].strip() == "---":
         for i in range(1, len(lines)):
             if lines[i].strip() == "---":
-                return "\n" * (i + 1) + "\n".join(lines[i + 1 :])
-    return text
+                return i + 1
+    return 0
+
+
+def blank_frontmatter(text: str) -> str:
+    """The text with its YAML frontmatter lines blanked, so Markdown line numbers stay true."""
+    lines = text.split("\n")
+    end = frontmatter_lines(lines)
+    return "\n" * end + "\n".join(lines[end:]) if end else text
 
 
 def _closes(fence: Token, lines: list[str]) -> bool:

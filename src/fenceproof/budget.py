@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from fenceproof.blocks import frontmatter_lines
 from fenceproof.corpus import read_frontmatter
 from fenceproof.index import rule_files
 
@@ -52,11 +53,7 @@ def estimate_tokens(chars: int) -> int:
 def markdown_body(text: str) -> str:
     """What follows the frontmatter: the part an agent loads when it activates the skill."""
     lines = text.split("\n")
-    if lines and lines[0].strip() == "---":
-        for end in range(1, len(lines)):
-            if lines[end].strip() == "---":
-                return "\n".join(lines[end + 1 :])
-    return text
+    return "\n".join(lines[frontmatter_lines(lines) :])
 
 
 def _file_row(kind: str, skill_dir: Path, path: Path, limit: int | None = None) -> BudgetRow:

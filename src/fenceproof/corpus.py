@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from fenceproof.blocks import extract
+from fenceproof.blocks import extract, frontmatter_lines
 from fenceproof.models import Block, ConfigError, Document
 from fenceproof.schemas import check
 
@@ -66,10 +66,8 @@ def read_frontmatter(text: str, rel: str) -> dict[str, object]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         return {}
-    for end in range(1, len(lines)):
-        if lines[end].strip() == "---":
-            break
-    else:
+    end = frontmatter_lines(lines) - 1  # the closing --- line
+    if end < 0:
         raise ConfigError(rel, 1, "frontmatter opened with --- is never closed")
     try:
         data = yaml.safe_load("\n".join(lines[1:end]))

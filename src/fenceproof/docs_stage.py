@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fenceproof.blocks import frontmatter_lines
 from fenceproof.corpus import Corpus, Section
 from fenceproof.docs_report import PageStatus, Report, page_status, run_summary
 from fenceproof.models import Block, Document
@@ -59,16 +60,6 @@ class Staged:
 def _attr(value: str) -> str:
     """A value that fits between double quotes in a superfences attribute list."""
     return value.replace("\\", "/").replace('"', "'").replace("{", "(").replace("}", ")")
-
-
-def _frontmatter_end(lines: list[str]) -> int:
-    """The number of lines the frontmatter takes (0 when there is none)."""
-    if not lines or lines[0].rstrip() != "---":
-        return 0
-    for i in range(1, len(lines)):
-        if lines[i].rstrip() in ("---", "..."):
-            return i + 1
-    return 0
 
 
 def _fence_ranges(blocks: list[Block]) -> list[tuple[int, int]]:
@@ -152,7 +143,7 @@ def render_page(
 ) -> tuple[str, list[int]]:
     """The staged text of one page and the source line of each staged line."""
     lines = text.splitlines()
-    fm_end = _frontmatter_end(lines)
+    fm_end = frontmatter_lines(lines)
     out: list[str] = []
     origin: list[int] = []
 

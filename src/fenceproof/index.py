@@ -179,7 +179,7 @@ def render_sections(text: str, groups: dict[str, list[Rule]], sections: list[Sec
 
 def count_files(corpus: Corpus) -> dict[str, int]:
     """The counts metadata.json records: categories, rules, and the files in each on-demand folder."""
-    counts = {"categories": len(corpus.sections), "rules": len(rule_files(corpus.skill_dir))}
+    counts = {"categories": len(corpus.sections), "rules": len(corpus.rules())}
     for name in COUNTED_DIRS:
         folder = corpus.skill_dir / name
         files = folder.iterdir() if folder.is_dir() else ()

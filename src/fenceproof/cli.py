@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fenceproof import budget
-from fenceproof.corpus import load_corpus
+from fenceproof.corpus import SKILL_DIR, load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document, ServerUnavailable
 from fenceproof.report import REPORT_PATH, render
 from fenceproof.verify import Pipeline, runtime
@@ -48,8 +48,16 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fenceproof", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-    verify_cmd = sub.add_parser("verify", help="lint, run and prove every code block of the skill")
-    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: the whole skill)")
+    verify_cmd = sub.add_parser(
+        "verify",
+        help="lint, run and prove every code block of the skill",
+        description=(
+            "Lint, run and prove every fenced code block of the skill folders. The folders are named in the "
+            'repository\'s pyproject.toml as [tool.fenceproof] skills = ["skills/my-skill", ...] (default: '
+            f"{SKILL_DIR}); the repository is the nearest folder at or above the current one that has either."
+        ),
+    )
+    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: every skill folder)")
     verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
     # These parse their own arguments (see `fenceproof index --help`, `fenceproof docs --help`).
     sub.add_parser(

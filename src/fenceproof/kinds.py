@@ -8,6 +8,7 @@ an ``expect`` kind, add an ``ExpectKind`` to ``EXPECT_KINDS`` here and its form 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -196,6 +197,7 @@ class ExpectKind:
     on_correct: bool = False  # a Correct block may carry it (a Correct block never fails)
     matchable: bool = False  # match="..." applies
     worker_flag: str | None = None  # what the worker must set up to observe it
+    needs_module: str | None = None  # a module the engine needs to observe it (not an engine dependency)
     excuses_exception: bool = False  # the block is meant to raise
     excuses_warning: Callable[[str, dict[str, Any]], bool] | None = None  # a warning it declares
 
@@ -232,6 +234,7 @@ EXPECT_KINDS: dict[str, ExpectKind] = {
             _judge_queries,
             on_correct=True,
             worker_flag="queries",
+            needs_module="sqlalchemy",
         ),
     )
 }
@@ -239,6 +242,17 @@ EXPECT_KINDS: dict[str, ExpectKind] = {
 
 def expect_kind(name: str) -> ExpectKind:
     return EXPECT_KINDS[name]
+
+
+def missing_module(expect_name: str) -> str | None:
+    """Why an expect kind cannot be observed here: the module it needs is not importable (None: it is)."""
+    needed = EXPECT_KINDS[expect_name].needs_module
+    if needed is None or importlib.util.find_spec(needed) is not None:
+        return None
+    return (
+        f'expect="{expect_name}:..." is observed through {needed}, which is not installed where fenceproof runs: '
+        f"install it beside fenceproof (pip install {needed})"
+    )
 
 
 def expect_pattern() -> str:

@@ -10,6 +10,10 @@ from fenceproof.lint import Finding, is_broken
 from fenceproof.models import Block, BlockResult, PasteResult, RunRecord
 
 _UNDEFINED = re.compile(r"name '([^']+)' is not defined")
+_MISSING_HINT = (
+    "; the block imports a package that is not installed where fenceproof runs: what a corpus imports is the "
+    "corpus's business, install it beside fenceproof"
+)
 
 
 def lint_verdict(block: Block, findings: list[Finding]) -> tuple[str | None, str | None]:
@@ -71,7 +75,8 @@ def run_verdict(block: Block, record: RunRecord) -> kinds.Verdict:
         return kinds.Verdict(judged.outcome, judged.message, {**measured, **judged.measured})
     if record.status == "raised":
         wanted = f" (expected {expect})" if expect else ""
-        return kinds.Verdict("failed", f"raised {_raised(record)}{wanted}", measured)
+        hint = _MISSING_HINT if record.exc_type == "ModuleNotFoundError" else ""
+        return kinds.Verdict("failed", f"raised {_raised(record)}{wanted}{hint}", measured)
     undeclared = _undeclared_warnings(block, record)
     if undeclared:
         return kinds.Verdict("failed", "emitted an undeclared warning: " + "; ".join(undeclared), measured)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from fenceproof import conditions
+from fenceproof import conditions, kinds
 from fenceproof.blocks import shown_block
 from fenceproof.corpus import Corpus
 from fenceproof.lint import Finding, lint_documents
@@ -134,7 +134,10 @@ def verify_document(
 ) -> list[BlockResult]:
     """Run one document's blocks twice (all of them; the Correct chain alone) and decide every block's outcome."""
     unmet = {b.line: why for b in document.blocks if b.requires and (why := conditions.unmet(b.requires))}
-    active = [b for b in document.blocks if b.line not in unmet and b.mode != "skip"]
+    cannot = {
+        b.line: why for b in document.blocks if b.expect and (why := kinds.missing_module(b.expect.kind))
+    }
+    active = [b for b in document.blocks if b.line not in unmet and b.line not in cannot and b.mode != "skip"]
     shown_skipped = {
         b.line
         for b in active
@@ -155,6 +158,8 @@ def verify_document(
     for block in document.blocks:
         if block.line in unmet:
             results[block.line] = BlockResult(block, "skipped", unmet[block.line])
+        elif block.line in cannot:
+            results[block.line] = BlockResult(block, "failed", cannot[block.line])
         elif block.line in shown_skipped:
             results[block.line] = BlockResult(block, "skipped", "the block it shows was skipped")
         elif block.mode == "skip":

@@ -74,8 +74,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_installed_wheel_verifies_another_skill_pack(
-    installed: Path, tmp_path: Path, pg_url: str
-) -> None:  # noqa: F811
+    installed: Path,
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
     pack = tmp_path / "pack"
     (pack / "tiny-pack").mkdir(parents=True)
     (pack / "pyproject.toml").write_text('[tool.fenceproof]\nskills = ["tiny-pack"]\n')

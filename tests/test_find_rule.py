@@ -127,6 +127,17 @@ TRACEBACKS = [
         "asyncpg.exceptions.TooManyConnectionsError: sorry, too many clients already",
     ),
     ("was never awaited", "/app/main.py:27: RuntimeWarning: coroutine 'fetch_profile' was never awaited"),
+    # SQLAlchemy 2.0 (2.0.58 against PostgreSQL 15) still named the asyncpg class in the message; 2.1 does not.
+    (
+        "could not serialize access due to concurrent update",
+        "sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) <class "
+        "'asyncpg.exceptions.SerializationError'>: could not serialize access due to concurrent update",
+    ),
+    (
+        "canceling statement due to statement timeout",
+        "sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) <class "
+        "'asyncpg.exceptions.QueryCanceledError'>: canceling statement due to statement timeout",
+    ),
 ]
 
 

@@ -148,3 +148,16 @@ def test_a_fence_the_parser_does_not_read_is_named_not_lost(text: str, line: int
 def test_inline_code_that_starts_a_line_is_not_a_fence() -> None:
     text = "- ```` ```output ```` holds what was printed\n\n```python\nprint(1)\n```\n"
     assert [b.line for b in extract(text, Path("x.md"), "x.md")] == [3]
+
+
+@pytest.mark.parametrize("expect", ["raises:TypeError", "warns:DeprecationWarning"])
+def test_a_correct_block_cannot_expect_to_fail(expect: str) -> None:
+    text = f'**Correct**:\n\n```python expect="{expect}"\npass\n```\n'
+    with pytest.raises(ConfigError) as error:
+        extract(text, Path("x.md"), "x.md")
+    assert error.value.line == 3 and "a Correct block runs clean" in error.value.message
+
+
+def test_a_correct_block_may_count_queries() -> None:
+    text = '**Correct**:\n\n```python expect="queries:2"\npass\n```\n'
+    assert extract(text, Path("x.md"), "x.md")[0].expect is not None

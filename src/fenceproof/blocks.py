@@ -131,6 +131,12 @@ def _check_block(block: Block, before: list[Block]) -> None:
         raise ConfigError(*where, f"expect= applies to python blocks, not ```{block.lang}")
     if expect and mode == "lint" and kinds.expect_kind(expect.kind).judge is not None:
         raise ConfigError(*where, f"a lint-only block cannot prove {expect}: it never runs")
+    if expect and block.role == "correct" and not kinds.expect_kind(expect.kind).on_correct:
+        raise ConfigError(
+            *where,
+            f'a Correct block runs clean, so it cannot carry expect="{expect}": handle the failure the way the '
+            "application would and print what happened, with an output block after it",
+        )
     if block.requires is not None:
         try:
             conditions.parse(block.requires)

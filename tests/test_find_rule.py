@@ -197,6 +197,32 @@ async def fetch_profile():
 fetch_profile()
 gc.collect()
 """,
+    "timeout graceful shutdown exceeded": """
+import asyncio
+import socket
+import httpx2
+import uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/report")
+async def report():
+    await asyncio.sleep(30)
+async def main():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=1))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.05)
+    host, port = sock.getsockname()
+    async with httpx2.AsyncClient(base_url=f"http://{host}:{port}") as client:
+        request = asyncio.create_task(client.get("/report"))
+        await asyncio.sleep(0.3)
+        server.should_exit = True  # what SIGTERM sets
+        print((await request).status_code)
+    await serving
+asyncio.run(main())
+""",
 }
 
 

@@ -197,6 +197,11 @@ async def fetch_profile():
 fetch_profile()
 gc.collect()
 """,
+    "Formatting field not found in record": """
+import logging
+logging.basicConfig(format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+logging.getLogger("sqlalchemy.pool").warning("connection invalidated")
+""",
     "timeout graceful shutdown exceeded": """
 import asyncio
 import socket

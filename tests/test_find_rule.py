@@ -123,6 +123,14 @@ TRACEBACKS = [
         "asyncpg.exceptions.TooManyConnectionsError: sorry, too many clients already",
     ),
     ("was never awaited", "/app/main.py:27: RuntimeWarning: coroutine 'fetch_profile' was never awaited"),
+    (
+        "non-checked-in connection",
+        "/usr/lib/python3.11/weakref.py:590: SAWarning: The garbage collector is trying to clean up "
+        "non-checked-in connection <AdaptedConnection <asyncpg.connection.Connection object at 0x7f6ca8d77880>>, "
+        "which will be terminated.  Please ensure that SQLAlchemy pooled connections are returned to the pool "
+        "explicitly, either by calling ``close()`` or by using appropriate context managers to manage their "
+        "lifecycle.",
+    ),
 ]
 
 
@@ -201,6 +209,21 @@ gc.collect()
 import logging
 logging.basicConfig(format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
 logging.getLogger("sqlalchemy.pool").warning("connection invalidated")
+""",
+    "Task exception was never retrieved": """
+import asyncio
+import gc
+async def send_receipt(order_id):
+    raise ConnectionError("mail server down")
+async def main():
+    running = set()
+    task = asyncio.create_task(send_receipt(7))
+    running.add(task)
+    task.add_done_callback(running.discard)
+    del task
+    await asyncio.sleep(0.01)
+    gc.collect()
+asyncio.run(main())
 """,
     "timeout graceful shutdown exceeded": """
 import asyncio

@@ -128,6 +128,14 @@ TRACEBACKS = [
     ),
     ("was never awaited", "/app/main.py:27: RuntimeWarning: coroutine 'fetch_profile' was never awaited"),
     (
+        "non-checked-in connection",
+        "/usr/lib/python3.11/weakref.py:590: SAWarning: The garbage collector is trying to clean up "
+        "non-checked-in connection <AdaptedConnection <asyncpg.connection.Connection object at 0x7f6ca8d77880>>, "
+        "which will be terminated.  Please ensure that SQLAlchemy pooled connections are returned to the pool "
+        "explicitly, either by calling ``close()`` or by using appropriate context managers to manage their "
+        "lifecycle.",
+    ),
+    (
         "Exception in ASGI application",
         "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
         '  File "/srv/api/.venv/lib/python3.12/site-packages/uvicorn/protocols/http/httptools_impl.py", line 416, '
@@ -267,6 +275,37 @@ async def fetch_profile():
     return 1
 fetch_profile()
 gc.collect()
+""",
+    "Formatting field not found in record": """
+import logging
+logging.basicConfig(format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+logging.getLogger("sqlalchemy.pool").warning("connection invalidated")
+""",
+    "timeout graceful shutdown exceeded": """
+import asyncio
+import socket
+import httpx2
+import uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/report")
+async def report():
+    await asyncio.sleep(30)
+async def main():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=1))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.05)
+    host, port = sock.getsockname()
+    async with httpx2.AsyncClient(base_url=f"http://{host}:{port}") as client:
+        request = asyncio.create_task(client.get("/report"))
+        await asyncio.sleep(0.3)
+        server.should_exit = True  # what SIGTERM sets
+        print((await request).status_code)
+    await serving
+asyncio.run(main())
 """,
 }
 

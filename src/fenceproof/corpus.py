@@ -14,6 +14,14 @@ from fenceproof.models import Block, ConfigError, Document
 from fenceproof.schemas import check
 
 SKILL_DIR = "skills/python-backend"
+# The plugin manifests each agent reads, and the schema (in schemas/) each is checked against.
+PLUGIN_MANIFESTS = (
+    (".claude-plugin/plugin.json", "plugin"),
+    (".claude-plugin/marketplace.json", "marketplace"),
+    (".codex-plugin/plugin.json", "codex-plugin"),
+    (".agents/plugins/marketplace.json", "codex-marketplace"),
+    (".cursor-plugin/plugin.json", "cursor-plugin"),
+)
 _SECTION = re.compile(r"^## ([a-z][a-z0-9-]*): (.+?)\s*$")
 _FIELD = re.compile(r"^\*\*(Impact|Description):\*\*\s*(.+?)\s*$")
 _KINDS = {"references": "reference", "checklists": "checklist", "examples": "example"}
@@ -176,10 +184,9 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
         raise ConfigError(relpath(sections_path, root), 1, "file is missing: it declares the categories")
     sections = parse_sections(sections_path.read_text("utf-8"), relpath(sections_path, root))
     check_json(skill_dir / "metadata.json", root, "metadata")
-    for name in ("plugin", "marketplace"):  # the Claude Code manifests, where the repository ships them
-        manifest = root / ".claude-plugin" / f"{name}.json"
-        if manifest.exists():
-            check_json(manifest, root, name)
+    for manifest, schema in PLUGIN_MANIFESTS:  # where the repository ships them
+        if (root / manifest).exists():
+            check_json(root / manifest, root, schema)
     files = sorted(skill_dir.rglob("*.md"))
     if paths:
         wanted = [p.resolve() for p in paths]

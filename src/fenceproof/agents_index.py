@@ -22,16 +22,23 @@ if TYPE_CHECKING:
 
 AGENTS_INDEX = "AGENTS-index.md"
 AGENTS_INDEX_MAX_CHARS = 1_500
-# Where the README's install puts the skill; the paths in the file say how to change it.
-INSTALLED_AT = ".agents/skills/python-backend"
+# Where the README's install puts a skill (its folder name appended); the file says how to change it.
+INSTALL_ROOT = ".agents/skills"
+INSTALLED_AT = f"{INSTALL_ROOT}/python-backend"
 
-HEADER = f"""## python-backend skill: errors to rules
 
-<!-- AGENTS-index.md of the python-backend skill, written by `fenceproof index` -->
-On one of these errors, read its rule, `{INSTALLED_AT}/rules/<file>`, before changing code (skill
-installed elsewhere? change the path). Other errors: `python3 {INSTALLED_AT}/scripts/find_rule.py "<error>"`.
+def header(skill: str) -> str:
+    """The file's first lines: what it is, where the rules are, how to adjust the path, the fallback."""
+    at = f"{INSTALL_ROOT}/{skill}"
+    return f"""## {skill} skill: errors to rules
+
+<!-- AGENTS-index.md of the {skill} skill, written by `fenceproof index` -->
+On one of these errors, read its rule, `{at}/rules/<file>`, before changing code (skill
+installed elsewhere? change the path). Other errors: `python3 {at}/scripts/find_rule.py "<error>"`.
 
 """
+
+
 # The shortest a first phrase gets when every rule's first phrase must be cut to fit the limit.
 PHRASE_MIN_CHARS = 12
 
@@ -54,7 +61,7 @@ def _cut(phrase: str, limit: int) -> str:
     return " ".join(words).rstrip(" ,;:")
 
 
-def render(rules: Sequence[Rule], limit: int = AGENTS_INDEX_MAX_CHARS) -> str:
+def render(rules: Sequence[Rule], skill: str = "python-backend", limit: int = AGENTS_INDEX_MAX_CHARS) -> str:
     """The file's text: the header, then one line per rule, within ``limit`` characters when it can be.
 
     Every rule's first phrase goes in, cut shorter (never below ``PHRASE_MIN_CHARS``) while they do not fit;
@@ -64,7 +71,7 @@ def render(rules: Sequence[Rule], limit: int = AGENTS_INDEX_MAX_CHARS) -> str:
     chosen = [c[:1] for c in candidates]
 
     def text() -> str:
-        return HEADER + "".join(_line(r, c) + "\n" for r, c in zip(rules, chosen, strict=True))
+        return header(skill) + "".join(_line(r, c) + "\n" for r, c in zip(rules, chosen, strict=True))
 
     longest = max((len(c[0]) for c in chosen if c), default=0)
     while len(text()) > limit and longest > PHRASE_MIN_CHARS:

@@ -208,7 +208,7 @@ def generate(root: Path) -> dict[Path, str]:
     ordered = [r for section in corpus.sections for r in groups[section.id]]
     return {
         skill_md: new_skill,
-        skill_dir / AGENTS_INDEX: agents_index.render(ordered),
+        skill_dir / AGENTS_INDEX: agents_index.render(ordered, skill_dir.name),
         sections_md: new_sections,
         metadata: _metadata_text(meta),
     }

@@ -17,6 +17,8 @@ _QUALIFIER = re.compile(r"\b(?:[a-z_][a-z0-9_]*\.)+(?=[A-Z])")
 _WRAPPED = re.compile(r"\((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*\) ")
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
 _ERRNO = re.compile(r"^\[Errno \d+\] ")
+# A log level in front of a server's message: "ERROR:    Exception in ASGI application", "FATAL:  terminating".
+_LOG_LEVEL = re.compile(r"^(?:CRITICAL|DEBUG|ERROR|FATAL|INFO|LOG|PANIC|WARNING)\s*:\s+")
 _CLASS = re.compile(
     r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Group|Timeout|Greenlet|Exit|Interrupt)): ?(.*)$"
 )
@@ -40,7 +42,7 @@ GENERIC_CLASSES = frozenset(
 # at least this share of the room.
 _JOINT = re.compile(r" (?:after|although|and|because|but|or|since|so|then|when|where|while|with)\b")
 JOINT_MIN_SHARE = 0.6
-KEY_PHRASE_MAX_CHARS = 40
+KEY_PHRASE_MAX_CHARS = 44
 _MIN_WORDS = 3
 # Words a cut phrase must not end on.
 DANGLING = frozenset(
@@ -96,11 +98,11 @@ def _stable_runs(message: str) -> list[str]:
 
 
 def _trimmed(phrase: str) -> str:
-    """At most the max length, cut at a word; at the first comma when three words come before it; never
-    ending on a word that leads on (``of``, ``from``, ...)."""
-    head = phrase.split(", ", 1)[0]
-    if len(head.split()) >= _MIN_WORDS:
-        phrase = head
+    """At most the max length, cut at a word: its first comma-separated clause of three or more words when it
+    has one; never ending on a word that leads on (``of``, ``from``, ...)."""
+    clauses = [c for c in phrase.split(", ") if len(c.split()) >= _MIN_WORDS]
+    if clauses:
+        phrase = clauses[0]
     if len(phrase) > KEY_PHRASE_MAX_CHARS:
         phrase = phrase[: KEY_PHRASE_MAX_CHARS + 1].rsplit(" ", 1)[0]
     words = phrase.rstrip(" ,;:.!").split()
@@ -118,6 +120,7 @@ def key_phrase(error: str) -> str | None:
     words of some length (``prepared statement``); else three stable words later in the message.
     """
     text = _WRAPPED.sub("", _BACKGROUND.sub("", " ".join(error.split())))
+    text = _LOG_LEVEL.sub("", text)
     lint = _LINT_CODE.match(text)
     if lint:
         return lint.group(1)

@@ -15,6 +15,7 @@ Standard library only; runs on Python 3.8 and later.
 from __future__ import annotations
 
 import argparse
+import builtins
 import math
 import os
 import re
@@ -31,11 +32,12 @@ PHRASE_WEIGHT = 4.0
 # Rules scoring under this fraction of the best one are noise, not candidates.
 RELATIVE_CUTOFF = 0.15
 # Scores are in units of one rare word: a query word found in one rule's errors, title or tags alone scores
-# 1.0. A rule must score at least this much to be printed; under it the text shares only words common to many
-# rules or found in one rule's prose (KeyError: 'foo' scores 0.1, a missing numpy 0.6, an unrelated error
-# naming a word of one title 1.0), while the errors and symptoms the rules list and real tracebacks of them
-# score 1.7 and more (tests/test_find_rule.py).
-MIN_SCORE = 1.2
+# 1.0. A rule must score at least MIN_SCORE, more than one rare word, to be printed. Under it the text shares
+# only words common to many rules, or a single word of one rule: KeyError: 'foo' scores 0.1, a missing numpy
+# 0.6, Django's "no such table" 1.0. The errors and symptoms the rules list, and real tracebacks of them,
+# score 1.5 and more with 12 rules; the most generic listed symptom scored 1.14 with 18
+# (tests/test_find_rule.py).
+MIN_SCORE = 1.1
 
 STOP_WORDS = frozenset(
     """a an and are as at be by can do does for from has have how i if in into is it its my no not of on or
@@ -46,6 +48,18 @@ STOP_WORDS = frozenset(
 )
 # "error" is a stop word because every error string has it; class names keep it (CancelledError). "errno"
 # too: every OSError prints "[Errno N]".
+
+# Builtin exception classes name a kind of failure, not this failure: ValueError in a query says little.
+GENERIC_CLASSES = frozenset(
+    name.lower() for name in dir(builtins) if name.endswith(("Error", "Exception", "Warning", "Group"))
+)
+GENERIC_CLASS_FACTOR = 0.5
+
+# Traceback frames: the "File ..., line N, in f" line, the source line under it and its ^^^ markers. Their
+# words are the code that ran (protocol, prepared_stmt, future), not the failure, and they outnumber the
+# error lines.
+_FRAME = re.compile(r'^[\s|]*File "[^"]*", line \d+')
+_MARKERS = re.compile(r"^[\s|]*[\^~]+[\s^~]*$")
 
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
@@ -230,6 +244,8 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
     total = 0.0
     for word in query:
         weight = max((WEIGHTS[f] for f, ws in rule.fields.items() if word in ws), default=0.0)
+        if word in GENERIC_CLASSES:
+            weight *= GENERIC_CLASS_FACTOR
         total += weight * idf.get(word, 0.0)
     best_phrase = 0.0
     for error in rule.error_words:
@@ -243,6 +259,27 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
     return total + PHRASE_WEIGHT * best_phrase
 
 
+def query_text(text: str) -> str:
+    """The parts of pasted text that describe the failure: traceback frames removed."""
+    kept: list[str] = []
+    frame_column = -1  # where the last frame line's "File" starts; the source line under it is indented more
+    for line in text.splitlines():
+        if _FRAME.match(line):
+            frame_column = line.index("File")
+            continue
+        column = len(line) - len(line.lstrip(" |+"))
+        if _MARKERS.match(line) or (column > frame_column >= 0 and not _names_an_exception(line)):
+            continue
+        frame_column = -1
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _names_an_exception(line: str) -> bool:
+    """A line that names an exception, even when indented (exception groups print them so)."""
+    return bool(re.match(r"^[\s|]*[A-Za-z_][\w.]*(?:Error|Exception|Warning|Group|Greenlet|Exit)\b", line))
+
+
 def rare_word(rules: Sequence[Rule]) -> float:
     """The raw score of one query word found in the strongest field of one rule only: the unit of scores."""
     n = len(rules)
@@ -251,7 +288,7 @@ def rare_word(rules: Sequence[Rule]) -> float:
 
 def scores(text: str, rules: Sequence[Rule]) -> list[tuple[float, Rule]]:
     """Every rule with its score for ``text`` in rare-word units, best first (ties by file name)."""
-    query = set(words(text))
+    query = set(words(query_text(text)))
     idf = _idf(rules)
     unit = rare_word(rules)
     scored = [(score(rule, query, idf) / unit, rule) for rule in rules]

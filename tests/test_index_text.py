@@ -42,8 +42,14 @@ def test_key_phrase_of_each_rule_error_is_short_and_printed_verbatim(error: str)
         (
             "sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) sorry, too many clients "
             "already",
-            "sorry, too many clients already",
+            "too many clients already",
         ),
+        (
+            "Cancel 1 running task(s), timeout graceful shutdown exceeded",
+            "timeout graceful shutdown exceeded",
+        ),
+        ("ERROR:    Exception in ASGI application", "Exception in ASGI application"),
+        ('{"detail":"Not Found"}', None),
         (
             "RuntimeError: asyncio.run() cannot be called from a running event loop",
             "asyncio.run() cannot be called",

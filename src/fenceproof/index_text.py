@@ -46,7 +46,8 @@ KEY_PHRASE_MAX_CHARS = 44
 _MIN_WORDS = 3
 # Words a cut phrase must not end on.
 DANGLING = frozenset(
-    "a after although an and at because but by due for from in of on or since so the then to when where while with".split()
+    "a after although an and as at because but by due for from in into of on or since so than that the then to"
+    " when where which while with within".split()
 )
 
 

@@ -49,7 +49,8 @@ STOP_WORDS = frozenset(
 # "error" is a stop word because every error string has it; class names keep it (CancelledError). "errno"
 # too: every OSError prints "[Errno N]".
 
-# Builtin exception classes name a kind of failure, not this failure: ValueError in a query says little.
+# Builtin exception classes name a kind of failure, not this failure: ValueError in a query says little. Their
+# name counts half, and its parts (module, found) not at all.
 GENERIC_CLASSES = frozenset(
     name.lower() for name in dir(builtins) if name.endswith(("Error", "Exception", "Warning", "Group"))
 )
@@ -173,6 +174,8 @@ def words(text: str) -> list[str]:
     out: list[str] = []
     for raw in _WORD.findall(text):
         parts = [raw] + [p for piece in raw.split("_") for p in _CAMEL.findall(piece)]
+        if raw.lower() in GENERIC_CLASSES:
+            parts = [raw]  # ModuleNotFoundError is one generic word, not "module" and "found"
         seen = set()
         for part in parts:
             word = part.lower()

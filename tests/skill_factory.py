@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
+
+import yaml
+
+from fenceproof.corpus import parse_sections
+from fenceproof.index import rule_files, write
 
 SKILL_MD = """---
 name: python-backend
@@ -59,3 +65,55 @@ def make_skill(root: Path, rules: dict[str, str] | None = None, skill_md: str = 
 
 def rule_path(root: Path, name: str) -> Path:
     return root / "skills" / "python-backend" / "rules" / name
+
+
+# Twenty rule topics for the budget tests: as long as real ones get (`concurrency limits`, `background work`).
+LONG_TOPICS = (
+    "alpha budget", "bravo budget", "charlie budget", "delta budget", "echo budget", "foxtrot budget",
+    "golf budget", "hotel budget", "india budget", "juliett budget", "kilo budget", "lima budget",
+    "mike budget", "november budget", "oscar budget", "papa budget", "quebec budget", "romeo budget",
+    "sierra budget", "tango budget",
+)  # fmt: skip
+
+
+def long_rule_frontmatter(category: str, topic: str) -> dict[str, object]:
+    """Frontmatter as long as the schema and the template allow in spirit: long symptoms, four long errors."""
+    word = topic.split()[0]
+    return {
+        "title": f"Keep the {word} rule's advice in one imperative line of about ninety characters",
+        "category": category,
+        "impact": "HIGH",
+        "impactDescription": f"Ignoring the {word} rule breaks production in a way that takes long to explain.",
+        "tags": [word, "budget"],
+        "symptoms": [
+            f"the {word} endpoint stalls under load and every other request on the worker waits until it "
+            "returns, then the health check fails",
+            f"a second symptom of the {word} rule that is also rather long and descriptive",
+        ],
+        "errors": [
+            f"sqlalchemy.exc.{word.title()}Error: the {word} operation could not complete because the pool "
+            "was exhausted while waiting (Background on this error at: https://sqlalche.me/e/21/3o7r)",
+            f"RuntimeError: {word} task was cancelled while its connection was still checked out of the pool",
+            f"{word}.exceptions.{word.title()}Timeout",
+            f"DeprecationWarning: {word}_on_event is deprecated, use the newer {word} handlers instead.",
+        ],
+    }
+
+
+def copy_with_long_rules(skill_dir: Path, root: Path, count: int = 20) -> Path:
+    """A copy of ``skill_dir`` under ``root`` whose rules are replaced by ``count`` long ones, spread over its
+    categories, with the generated parts regenerated: the hand-written text as it is, the indexes as they
+    would be with that many rules."""
+    copy = root / "skills" / "python-backend"
+    shutil.copytree(skill_dir, copy)
+    for rule in rule_files(copy):
+        rule.unlink()
+    sections = parse_sections((copy / "rules" / "_sections.md").read_text("utf-8"), "_sections.md")
+    for k, topic in enumerate(LONG_TOPICS[:count]):
+        category = sections[k % len(sections)].id
+        fm = long_rule_frontmatter(category, topic)
+        body = f"# {fm['title']}\n\nThe body of a rule made up for the budget tests.\n"
+        name = f"{category}-{topic.replace(' ', '-')}.md"
+        (copy / "rules" / name).write_text(f"---\n{yaml.safe_dump(fm, sort_keys=False)}---\n{body}", "utf-8")
+    write(copy)
+    return copy

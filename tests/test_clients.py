@@ -1,4 +1,4 @@
-"""The real clients accept the skill and the plugin: Claude Code's validator and installer, and skills-ref.
+"""The real clients accept the skill and the plugins: Claude Code's validator and installer, Codex's installer, skills-ref.
 
 Claude Code runs with a scratch HOME, no login and no network (it needs neither for these commands), on a copy
 of the repository's tracked and untracked-but-not-ignored files, as a fresh clone would have them.
@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO_ROOT, SKILL_DIR, require_tool
 
 CLAUDE_VERSION = "2.1.332"
@@ -171,3 +172,91 @@ def test_agentskills_validate_rejects_a_non_spec_key(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "when_to_use" in result.stdout + result.stderr
+
+
+# Codex: the CLI installs the plugin from a local marketplace offline and shows what the model would see.
+CODEX_VERSION = "0.171.0"
+CODEX_HINT = f"npm install -g @openai/codex@{CODEX_VERSION}"
+CODEX_MARKETPLACE = json.loads(
+    (REPO_ROOT / ".agents" / "plugins" / "marketplace.json").read_text(encoding="utf-8")
+)["name"]
+
+
+@pytest.fixture(scope="module")
+def codex() -> str:
+    return require_tool("codex", CODEX_HINT)
+
+
+def run_codex(
+    codex: str, home: Path, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``codex <args>`` with a scratch HOME and CODEX_HOME: no login, no config, no other skills."""
+    (home / ".codex").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
+    env.update(HOME=str(home), CODEX_HOME=str(home / ".codex"), XDG_CONFIG_HOME=str(home / ".config"))
+    return subprocess.run(
+        [codex, *args], cwd=cwd or home, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def _codex_install(codex: str, home: Path, repo: Path) -> dict[str, object]:
+    added = run_codex(codex, home, "plugin", "marketplace", "add", str(repo), "--json")
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert json.loads(added.stdout)["marketplaceName"] == CODEX_MARKETPLACE
+    installed = run_codex(codex, home, "plugin", "add", f"{PLUGIN}@{CODEX_MARKETPLACE}", "--json")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return json.loads(installed.stdout)
+
+
+def test_codex_version_is_the_pinned_one(codex: str, tmp_path: Path) -> None:
+    result = run_codex(codex, tmp_path / "home", "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"codex-cli {CODEX_VERSION}", result.stdout
+
+
+def test_codex_marketplace_add_then_install(codex: str, repo_copy: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    report = _codex_install(codex, home, repo_copy)
+    version = json.loads((repo_copy / ".codex-plugin" / "plugin.json").read_text())["version"]
+    assert (report["pluginId"], report["version"]) == (f"{PLUGIN}@{CODEX_MARKETPLACE}", version)
+    root = Path(str(report["installedPath"]))
+    assert root == home / ".codex" / "plugins" / "cache" / CODEX_MARKETPLACE / PLUGIN / version
+    skill = root / "skills" / "python-backend"
+    assert (skill / "SKILL.md").read_text(encoding="utf-8") == (SKILL_DIR / "SKILL.md").read_text(
+        encoding="utf-8"
+    )
+    for rule in (SKILL_DIR / "rules").glob("*.md"):
+        assert (skill / "rules" / rule.name).is_file(), rule.name
+    assert (skill / "scripts" / "find_rule.py").is_file()
+    config = (home / ".codex" / "config.toml").read_text(encoding="utf-8")
+    assert f'[plugins."{PLUGIN}@{CODEX_MARKETPLACE}"]\nenabled = true' in config
+
+
+def test_codex_shows_the_skill_to_the_model(codex: str, repo_copy: Path, tmp_path: Path) -> None:
+    """`codex debug prompt-input` renders the model's context: the skill is listed with its description."""
+    home = tmp_path / "home"
+    root = Path(str(_codex_install(codex, home, repo_copy)["installedPath"]))
+    work = tmp_path / "project"
+    work.mkdir()
+    shown = run_codex(codex, home, "debug", "prompt-input", "hello", cwd=work)
+    assert shown.returncode == 0, shown.stderr
+    context = json.dumps(json.loads(shown.stdout))
+    description = str(yaml.safe_load((SKILL_DIR / "SKILL.md").read_text().split("---\n")[1])["description"])
+    assert f"{PLUGIN}:{PLUGIN}: {description[:80]}" in context
+    # The path is printed under a short root alias (r1/...): the installed copy's version folder and below.
+    assert f"{root.parent.name}/{root.name}/skills/python-backend/SKILL.md)" in context
+
+
+def test_codex_rejects_a_broken_plugin_manifest(codex: str, repo_copy: Path, tmp_path: Path) -> None:
+    """Codex really reads our .codex-plugin/plugin.json: the same install fails when its name is invalid."""
+    broken = tmp_path / "broken"
+    shutil.copytree(repo_copy, broken)
+    manifest = broken / ".codex-plugin" / "plugin.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["name"] = "Python Backend"
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    home = tmp_path / "home"
+    assert run_codex(codex, home, "plugin", "marketplace", "add", str(broken), "--json").returncode == 0
+    installed = run_codex(codex, home, "plugin", "add", f"{PLUGIN}@{CODEX_MARKETPLACE}", "--json")
+    assert installed.returncode != 0
+    assert "invalid plugin name" in installed.stdout + installed.stderr

@@ -10,9 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SKILL_DIR
+from skill_factory import copy_with_long_rules
 
+from fenceproof import agents_index
+from fenceproof.agents_index import AGENTS_INDEX, AGENTS_INDEX_MAX_CHARS, INSTALLED_AT, PHRASE_MIN_CHARS
 from fenceproof.corpus import parse_sections, read_frontmatter
-from fenceproof.index import SKILL_END, SKILL_START, main_index, rule_files, stale, write
+from fenceproof.index import (
+    LINE_MAX_CHARS,
+    SKILL_END,
+    SKILL_START,
+    Rule,
+    main_index,
+    rule_files,
+    stale,
+    write,
+)
 
 
 @pytest.fixture
@@ -73,15 +85,21 @@ def test_index_follows_the_order_of_sections() -> None:
     assert positions == sorted(positions)
 
 
-def test_each_index_line_says_when_to_load_the_rule() -> None:
+def test_each_index_line_says_when_to_load_the_rule_within_its_budget() -> None:
+    """Topic, the start of the first symptom and an error phrase Python prints verbatim, in one short line."""
     skill = (SKILL_DIR / "SKILL.md").read_text(encoding="utf-8")
     for path in rule_files(SKILL_DIR):
         fm = _rule_frontmatter(path)
         line = next(x for x in skill.splitlines() if f"](rules/{path.name})" in x)
-        assert str(fm["title"]) in line
-        assert " ".join(str(fm["symptoms"][0]).split()).rstrip(".") in line  # type: ignore[index]
-        first_error = str(fm["errors"][0])  # type: ignore[index]
-        assert first_error[:20] in line
+        assert len(line) <= LINE_MAX_CHARS, line
+        topic = path.stem.split("-", 1)[1].replace("-", " ")
+        assert line.startswith(f"- [{topic}](rules/{path.name}): "), line
+        symptom = " ".join(str(fm["symptoms"][0]).split())  # type: ignore[index]
+        shown = line.split("): ", 1)[1].rsplit("; `", 1)[0]
+        assert len(shown) >= 30 and symptom.startswith(shown.removesuffix("…")), (shown, symptom)
+        phrase = line.rsplit("; `", 1)[1].removesuffix("`")
+        errors = [" ".join(str(e).split()) for e in fm["errors"]]  # type: ignore[attr-defined]
+        assert any(phrase in e for e in errors), (phrase, errors)
 
 
 def test_counts_are_the_files_on_disk() -> None:
@@ -94,12 +112,14 @@ def test_counts_are_the_files_on_disk() -> None:
     assert counts["categories"] == len(_section_ids(SKILL_DIR))
 
 
-def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
+def test_changing_a_rule_title_and_symptom_makes_the_check_fail_until_regenerated(
     skill_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rule = rule_files(skill_copy)[0]
+    fm = _rule_frontmatter(rule)
     text = rule.read_text(encoding="utf-8")
     renamed = re.sub(r"^title:.*$", "title: A renamed rule for the test", text, count=1, flags=re.M)
+    renamed = renamed.replace(str(fm["symptoms"][0]), "a renamed symptom for the test", 1)  # type: ignore[index]
     assert renamed != text
     rule.write_text(renamed, encoding="utf-8")
 
@@ -107,7 +127,8 @@ def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
     out = capsys.readouterr().out
     assert "skills/python-backend/SKILL.md (committed)" in out
     assert "skills/python-backend/rules/_sections.md (committed)" in out
-    assert "+- [A renamed rule for the test](rules/" in out
+    assert f"+- [{rule.stem.split('-', 1)[1].replace('-', ' ')}](rules/{rule.name}): a renamed symptom" in out
+    assert "+- [A renamed rule for the test](" in out
     assert "fenceproof index" in out
 
     before = {
@@ -115,11 +136,12 @@ def test_changing_a_rule_title_makes_the_check_fail_until_regenerated(
     }
     assert main_index(["--root", str(skill_copy)]) == 0
     assert main_index(["--check", "--root", str(skill_copy)]) == 0
+    skill = (skill_copy / "SKILL.md").read_text(encoding="utf-8")
+    assert f"(rules/{rule.name}): a renamed symptom for the test; `" in skill
+    sections = (skill_copy / "rules/_sections.md").read_text(encoding="utf-8")
+    assert f"[A renamed rule for the test]({rule.name})" in sections
     for path, old in before.items():
         new = path.read_text(encoding="utf-8")
-        assert (
-            f"[A renamed rule for the test]({'rules/' if path.name == 'SKILL.md' else ''}{rule.name})" in new
-        )
         assert _outside_markers(new) == _outside_markers(old), f"hand-written part of {path.name} changed"
 
 
@@ -137,15 +159,17 @@ def test_adding_a_rule_makes_the_check_fail_until_regenerated(skill_copy: Path) 
     stale_files = {d.splitlines()[0].split()[1] for d in diffs}
     assert stale_files == {
         "skills/python-backend/SKILL.md",
+        "skills/python-backend/AGENTS-index.md",
         "skills/python-backend/rules/_sections.md",
         "skills/python-backend/metadata.json",
     }
 
     changed = write(skill_copy)
-    assert len(changed) == 3
+    assert len(changed) == 4
     assert stale(skill_copy) == []
     skill = (skill_copy / "SKILL.md").read_text(encoding="utf-8")
-    assert f"](rules/{new_rule.name}): when the brand-new symptom of the test rule;" in skill
+    assert f"](rules/{new_rule.name}): the brand-new symptom of the test rule; `" in skill
+    assert f"\n- {new_rule.name}: `" in (skill_copy / AGENTS_INDEX).read_text(encoding="utf-8")
     assert f"]({new_rule.name})" in (skill_copy / "rules" / "_sections.md").read_text(encoding="utf-8")
     counts = json.loads((skill_copy / "metadata.json").read_text(encoding="utf-8"))["counts"]
     assert counts["rules"] == rules_before + 1
@@ -215,3 +239,81 @@ def test_malformed_rule_frontmatter_names_file_and_line(
     rule.write_text("\n".join(lines) + "\n")
     assert main_index(["--check", "--root", str(skill_copy)]) == 2
     assert f"skills/python-backend/rules/{rule.name}:" in capsys.readouterr().err
+
+
+def test_agents_index_lists_every_rule_once_with_phrases_its_errors_contain() -> None:
+    text = (SKILL_DIR / AGENTS_INDEX).read_text(encoding="utf-8")
+    assert len(text) <= AGENTS_INDEX_MAX_CHARS
+    assert f"`{INSTALLED_AT}/rules/<file>`" in text and f"{INSTALLED_AT}/scripts/find_rule.py" in text
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert sorted(line[2:].split(":", 1)[0] for line in lines) == sorted(
+        p.name for p in rule_files(SKILL_DIR)
+    )
+    for line in lines:
+        name, listed = line[2:].split(": ", 1)
+        errors = [" ".join(str(e).split()) for e in _rule_frontmatter(SKILL_DIR / "rules" / name)["errors"]]  # type: ignore[attr-defined]
+        phrases = re.findall(r"`([^`]+)`", listed)
+        assert phrases, line
+        for phrase in phrases:
+            assert any(phrase in e for e in errors), (name, phrase)
+
+
+def test_agents_index_is_stale_when_missing_or_edited(skill_copy: Path) -> None:
+    index = skill_copy / AGENTS_INDEX
+    index.write_text(index.read_text(encoding="utf-8") + "- a hand-added line\n", encoding="utf-8")
+    assert [d.splitlines()[0].split()[1] for d in stale(skill_copy)] == [
+        f"skills/python-backend/{AGENTS_INDEX}"
+    ]
+    index.unlink()
+    assert [d.splitlines()[0].split()[1] for d in stale(skill_copy)] == [
+        f"skills/python-backend/{AGENTS_INDEX}"
+    ]
+    assert write(skill_copy) == [index]
+    assert stale(skill_copy) == []
+
+
+def test_agents_index_follows_an_edited_error(skill_copy: Path) -> None:
+    rule = rule_files(skill_copy)[0]
+    first = str(_rule_frontmatter(rule)["errors"][0])  # type: ignore[index]
+    rule.write_text(
+        rule.read_text(encoding="utf-8").replace(first, "RuntimeError: the zebra crossing is closed", 1)
+    )
+    assert f"skills/python-backend/{AGENTS_INDEX}" in {
+        d.splitlines()[0].split()[1] for d in stale(skill_copy)
+    }
+    write(skill_copy)
+    text = (skill_copy / AGENTS_INDEX).read_text(encoding="utf-8")
+    assert f"- {rule.name}: `the zebra crossing is closed`" in text
+
+
+def test_agents_index_with_twenty_long_rules_fits_and_names_each(tmp_path: Path) -> None:
+    copy = copy_with_long_rules(SKILL_DIR, tmp_path, 20)
+    text = (copy / AGENTS_INDEX).read_text(encoding="utf-8")
+    assert len(text) <= AGENTS_INDEX_MAX_CHARS
+    rules = rule_files(copy)
+    assert len(rules) == 20
+    for rule in rules:
+        line = next(x for x in text.splitlines() if x.startswith(f"- {rule.name}: "))
+        first = re.findall(r"`([^`]+)`", line)[0]
+        assert len(first) >= PHRASE_MIN_CHARS and first in str(_rule_frontmatter(rule)["errors"][0])  # type: ignore[index]
+    assert stale(copy) == []
+
+
+def test_agents_index_render_cuts_first_phrases_before_dropping_any() -> None:
+    rules = [
+        Rule(
+            f"asyncio-r{k}.md",
+            "t",
+            "asyncio",
+            "HIGH",
+            "",
+            ("s",),
+            (f"RuntimeError: {w} went wrong here and there",),
+        )
+        for k, w in enumerate(["alpha", "bravo", "charlie"])
+    ]
+    full = agents_index.render(rules)
+    assert "`alpha went wrong here and there`" in full
+    tight = agents_index.render(rules, limit=len(full) - 12)
+    assert len(tight) <= len(full) - 12
+    assert "`alpha went wrong here`" in tight and "`charlie went wrong here`" in tight

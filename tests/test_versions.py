@@ -40,6 +40,9 @@ def versions(root: Path) -> dict[str, str]:
     for entry in market["plugins"]:  # type: ignore[union-attr]
         if entry["name"] == plugin["name"]:
             found[".claude-plugin/marketplace.json"] = str(entry.get("version"))
+    for rel in (".codex-plugin/plugin.json", ".cursor-plugin/plugin.json"):
+        if (root / rel).exists():
+            found[rel] = str(_json(root / rel).get("version"))
     skill = root / "skills" / "python-backend"
     found["skills/python-backend/metadata.json"] = str(_json(skill / "metadata.json").get("version"))
     meta = _skill_frontmatter(skill).get("metadata") or {}
@@ -50,19 +53,24 @@ def versions(root: Path) -> dict[str, str]:
 
 def test_one_version_everywhere() -> None:
     found = versions(REPO_ROOT)
-    assert len(found) >= 3
+    assert {".codex-plugin/plugin.json", ".cursor-plugin/plugin.json"} <= set(found)
+    assert len(found) >= 5
     assert len(set(found.values())) == 1, f"versions drifted: {found}"
 
 
-def test_a_drifting_version_is_caught(tmp_path: Path) -> None:
-    for rel in (".claude-plugin", "skills/python-backend"):
+@pytest.mark.parametrize(
+    "manifest", [".claude-plugin/marketplace.json", ".codex-plugin/plugin.json", ".cursor-plugin/plugin.json"]
+)
+def test_a_drifting_version_is_caught(tmp_path: Path, manifest: str) -> None:
+    for rel in (".claude-plugin", ".codex-plugin", ".cursor-plugin", "skills/python-backend"):
         shutil.copytree(REPO_ROOT / rel, tmp_path / rel)
-    market_path = tmp_path / ".claude-plugin" / "marketplace.json"
-    market = _json(market_path)
-    market["plugins"][0]["version"] = "9.9.9"  # type: ignore[index]
-    market_path.write_text(json.dumps(market), encoding="utf-8")
+    path = tmp_path / manifest
+    data = _json(path)
+    entry = data["plugins"][0] if "plugins" in data else data  # type: ignore[index]
+    entry["version"] = "9.9.9"  # type: ignore[index]
+    path.write_text(json.dumps(data), encoding="utf-8")
     found = versions(tmp_path)
-    assert found[".claude-plugin/marketplace.json"] == "9.9.9"
+    assert found[manifest] == "9.9.9"
     assert len(set(found.values())) == 2
 
 
@@ -71,6 +79,9 @@ def test_a_drifting_version_is_caught(tmp_path: Path) -> None:
     [
         (".claude-plugin/plugin.json", "plugin.schema.json"),
         (".claude-plugin/marketplace.json", "marketplace.schema.json"),
+        (".codex-plugin/plugin.json", "codex-plugin.schema.json"),
+        (".agents/plugins/marketplace.json", "codex-marketplace.schema.json"),
+        (".cursor-plugin/plugin.json", "cursor-plugin.schema.json"),
         ("skills/python-backend/metadata.json", "metadata.schema.json"),
     ],
 )
@@ -145,3 +156,44 @@ def test_metadata_lists_only_libraries_the_skill_uses() -> None:
         and not any(USED_WITHOUT_IMPORT.get(name, "\0") in t for t in texts + code)
     ]
     assert not unused, f"metadata.json verifiedWith lists libraries no block uses: {unused}"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "key", "value"),
+    [
+        (".codex-plugin/plugin.json", "name", "Python Backend"),
+        (".codex-plugin/plugin.json", "skills", "skills/"),
+        (".cursor-plugin/plugin.json", "name", "Python_Backend"),
+        (".cursor-plugin/plugin.json", "author", {"name": "x", "url": "https://example.com"}),
+        (".cursor-plugin/plugin.json", "unknownKey", True),
+    ],
+)
+def test_the_agent_manifest_schemas_reject_what_their_agent_rejects(
+    manifest: str, key: str, value: object
+) -> None:
+    """Names with spaces or capitals, paths not starting ./, keys Cursor's published schema does not allow."""
+    data = _json(REPO_ROOT / manifest)
+    data[key] = value
+    schema = "codex-plugin" if manifest.startswith(".codex") else "cursor-plugin"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, _json(SCHEMAS / f"{schema}.schema.json"))
+
+
+def test_every_agent_manifest_points_at_the_skills_folder_with_the_same_name_and_description() -> None:
+    claude = _json(REPO_ROOT / ".claude-plugin" / "plugin.json")
+    for rel in (".codex-plugin/plugin.json", ".cursor-plugin/plugin.json"):
+        manifest = _json(REPO_ROOT / rel)
+        assert (manifest["name"], manifest["description"]) == (claude["name"], claude["description"]), rel
+        assert manifest["skills"] == "./skills/", rel
+        # What Cursor's plugin-template validator checks (scripts/validate-template.mjs): the path stays inside
+        # the plugin and exists, and every SKILL.md below it has a name and a description.
+        skills = (REPO_ROOT / str(manifest["skills"])).resolve()
+        assert REPO_ROOT in skills.parents and skills.is_dir(), rel
+        found = sorted(skills.rglob("SKILL.md"))
+        assert [p.parent.name for p in found] == ["python-backend"], found
+        fm = _skill_frontmatter(found[0].parent)
+        assert fm["name"] and fm["description"]
+    market = _json(REPO_ROOT / ".agents" / "plugins" / "marketplace.json")
+    assert market["name"] == _json(REPO_ROOT / ".claude-plugin" / "marketplace.json")["name"]
+    (entry,) = market["plugins"]  # type: ignore[misc]
+    assert entry["name"] == claude["name"] and entry["source"] == {"source": "local", "path": "./"}

@@ -2,7 +2,8 @@
 
 Three tiers, as agents load them: the name and description are always in context (the skill listing); the
 SKILL.md body comes in when the skill is activated; rules, references, checklists, examples and assets only when
-the agent opens them. Tokens are estimated as characters / 4 (rounded up): the usual rule of thumb for English
+the agent opens them. A fourth row is for AGENTS-index.md, which is always in context in the projects that paste
+it into their AGENTS.md or CLAUDE.md. Tokens are estimated as characters / 4 (rounded up): the usual rule of thumb for English
 prose and code with current tokenizers; no tokenizer is run.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from fenceproof.agents_index import AGENTS_INDEX, AGENTS_INDEX_MAX_CHARS
 from fenceproof.blocks import frontmatter_lines
 from fenceproof.corpus import read_frontmatter
 from fenceproof.index import rule_files
@@ -31,7 +33,8 @@ ON_DEMAND_DIRS = ("references", "checklists", "examples", "assets")
 class BudgetRow:
     """One thing an agent may load, and what it costs."""
 
-    kind: str  # "always-on", "skill body", "rule", "reference", "checklist", "example", "asset"
+    # "always-on", "skill body", "always-on index", "rule", "reference", "checklist", "example", "asset"
+    kind: str
     rel: str  # what it is: a path relative to the skill folder, or "name + description"
     chars: int
     lines: int
@@ -62,7 +65,7 @@ def _file_row(kind: str, skill_dir: Path, path: Path, limit: int | None = None) 
 
 
 def measure(skill_dir: Path) -> list[BudgetRow]:
-    """The rows of the budget report: always-on cost, SKILL.md body, then every on-demand file."""
+    """The rows of the budget report: always-on cost, SKILL.md body, the pasteable index, every on-demand file."""
     skill_md = skill_dir / "SKILL.md"
     text = skill_md.read_text(encoding="utf-8")
     fm = read_frontmatter(text, "SKILL.md")
@@ -72,6 +75,8 @@ def measure(skill_dir: Path) -> list[BudgetRow]:
         BudgetRow("always-on", "name + description", len(name) + len(description), 1),
         BudgetRow("skill body", "SKILL.md body", len(body), len(body.splitlines()), SKILL_BODY_MAX_CHARS),
     ]
+    if (skill_dir / AGENTS_INDEX).is_file():
+        rows.append(_file_row("always-on index", skill_dir, skill_dir / AGENTS_INDEX, AGENTS_INDEX_MAX_CHARS))
     rows += [_file_row("rule", skill_dir, p, RULE_MAX_CHARS) for p in rule_files(skill_dir)]
     for folder in ON_DEMAND_DIRS:
         files = sorted(

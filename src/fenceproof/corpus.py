@@ -15,6 +15,14 @@ from fenceproof.models import Block, ConfigError, Document
 from fenceproof.schemas import check
 
 SKILL_DIR = "skills/python-backend"  # the default skill folder, when pyproject.toml names none
+# The plugin manifests each agent reads, and the schema (in schemas/) each is checked against.
+PLUGIN_MANIFESTS = (
+    (".claude-plugin/plugin.json", "plugin"),
+    (".claude-plugin/marketplace.json", "marketplace"),
+    (".codex-plugin/plugin.json", "codex-plugin"),
+    (".agents/plugins/marketplace.json", "codex-marketplace"),
+    (".cursor-plugin/plugin.json", "cursor-plugin"),
+)
 _SECTION = re.compile(r"^## ([a-z][a-z0-9-]*): (.+?)\s*$")
 _FIELD = re.compile(r"^\*\*(Impact|Description):\*\*\s*(.+?)\s*$")
 _KINDS = {"references": "reference", "checklists": "checklist", "examples": "example"}
@@ -226,10 +234,9 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
     """Read and check the skills. ``paths`` (files or folders) narrows which documents are returned."""
     root = find_repo_root(root)
     skill_dirs = [root / rel for rel in skill_folders(root)]
-    for name in ("plugin", "marketplace"):  # the Claude Code manifests, where the repository ships them
-        manifest = root / ".claude-plugin" / f"{name}.json"
-        if manifest.exists():
-            check_json(manifest, root, name)
+    for manifest, schema in PLUGIN_MANIFESTS:  # where the repository ships them
+        if (root / manifest).exists():
+            check_json(root / manifest, root, schema)
     wanted = [p.resolve() for p in paths or []]
     for p in wanted:
         if not p.exists():

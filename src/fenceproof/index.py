@@ -1,10 +1,12 @@
 """Generate the skill's derived indexes from the rules' frontmatter, or check they are up to date.
 
 One source of truth: each rule's frontmatter (title, category, impact, symptoms, errors). From it this module
-writes three things, and only these, leaving every hand-written line alone:
+writes four things, and only these, leaving every hand-written line alone:
 
 - the rule index in ``SKILL.md`` between ``<!-- rules:start -->`` and ``<!-- rules:end -->``: grouped by
   category in the order of ``rules/_sections.md``, one line per rule saying when to load it;
+- ``AGENTS-index.md`` (all of it): error phrases to rule files, to paste into AGENTS.md or CLAUDE.md
+  (``fenceproof.agents_index``);
 - the rule list under each category heading of ``rules/_sections.md``, between
   ``<!-- rules:<category>:start -->`` and ``<!-- rules:<category>:end -->`` (inserted at the end of the
   category's section when missing);
@@ -18,21 +20,23 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fenceproof import agents_index
+from fenceproof.agents_index import AGENTS_INDEX
 from fenceproof.corpus import SKILL_DIR, Corpus, Section, find_repo_root, load_corpus, relpath
+from fenceproof.index_text import code, key_phrase, shorten
 from fenceproof.models import ConfigError, Document
 
 SKILL_START = "<!-- rules:start -->"
 SKILL_END = "<!-- rules:end -->"
 IMPACT_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-# How much of a rule's frontmatter goes into its SKILL.md line: the first entries are the most telling ones.
-SYMPTOMS_PER_LINE = 1
-ERRORS_PER_LINE = 1
-ERROR_MAX_CHARS = 72
+# A rule's SKILL.md line holds its first symptom and its first error's key phrase (the most telling ones) in
+# at most this many characters, so that 20 rules and the hand-written text fit the body's budget
+# (tests/test_budget.py simulates them).
+LINE_MAX_CHARS = 150
 COUNTED_DIRS = ("references", "checklists", "examples")
 
 
@@ -91,34 +95,23 @@ def group_rules(rules: list[Rule], sections: list[Section]) -> dict[str, list[Ru
     return {cid: sorted(members, key=_rank) for cid, members in groups.items()}
 
 
-def _code(text: str) -> str:
-    """Inline code that survives backticks inside the text."""
-    fence = "``" if "`" in text else "`"
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _shorten(text: str, limit: int) -> str:
-    """At most ``limit`` characters: the first clause when it fits, else cut at a word with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    clause = re.split(r"; | \(|\. ", text, maxsplit=1)[0]
-    if len(clause) <= limit:
-        return clause
-    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.") + "…"
+def topic(rule: Rule) -> str:
+    """What the rule is about, from its file name: ``asyncio-concurrency-limits.md`` -> ``concurrency limits``."""
+    stem = rule.file.removesuffix(".md")
+    return stem.removeprefix(f"{rule.category}-").replace("-", " ")
 
 
 def skill_line(rule: Rule) -> str:
-    """One SKILL.md index line: the link, when to load it (first symptom) and the errors that point at it."""
-    parts = [f"- [{rule.title}](rules/{rule.file})"]
-    symptoms = [" ".join(s.split()).rstrip(".") for s in rule.symptoms[:SYMPTOMS_PER_LINE]]
-    if symptoms:
-        parts.append(f": when {'; '.join(symptoms)}")
-    errors = list(dict.fromkeys(_shorten(e, ERROR_MAX_CHARS) for e in rule.errors))[:ERRORS_PER_LINE]
-    if errors:
-        parts.append(f"; {', '.join(_code(e) for e in errors)}")
-    return "".join(parts)
+    """One SKILL.md index line, at most ``LINE_MAX_CHARS``: the topic linked to the rule, the key phrase of its
+    first error that has one (as Python prints it, see ``index_text.key_phrase``) and when to load it: its
+    first symptom, cut to the room left."""
+    head = f"- [{topic(rule)}](rules/{rule.file})"
+    phrase = next((p for p in map(key_phrase, rule.errors) if p), None)
+    tail = f"; {code(phrase)}" if phrase else ""
+    symptom = " ".join(rule.symptoms[0].split()).rstrip(".") if rule.symptoms else ""
+    room = LINE_MAX_CHARS - len(head) - len(": ") - len(tail)
+    line = f"{head}: {shorten(symptom, max(room, 1))}{tail}" if symptom else head + tail
+    return line if len(line) <= LINE_MAX_CHARS else shorten(line, LINE_MAX_CHARS)
 
 
 def skill_index(groups: dict[str, list[Rule]], sections: list[Section]) -> str:
@@ -192,7 +185,8 @@ def _metadata_text(data: dict[str, object]) -> str:
 
 
 def generate(root: Path) -> dict[Path, str]:
-    """What SKILL.md, rules/_sections.md and metadata.json must contain, from the rules' frontmatter."""
+    """What SKILL.md, AGENTS-index.md, rules/_sections.md and metadata.json must contain, from the rules'
+    frontmatter."""
     corpus = load_corpus(root)
     skill_dir = corpus.skill_dir
     skill_md, sections_md = skill_dir / "SKILL.md", skill_dir / "rules" / "_sections.md"
@@ -211,12 +205,18 @@ def generate(root: Path) -> dict[Path, str]:
 
     meta = json.loads(metadata.read_text(encoding="utf-8"))  # load_corpus checked it against its schema
     meta["counts"] = {**meta["counts"], **count_files(corpus)}
-    return {skill_md: new_skill, sections_md: new_sections, metadata: _metadata_text(meta)}
+    ordered = [r for section in corpus.sections for r in groups[section.id]]
+    return {
+        skill_md: new_skill,
+        skill_dir / AGENTS_INDEX: agents_index.render(ordered, skill_dir.name),
+        sections_md: new_sections,
+        metadata: _metadata_text(meta),
+    }
 
 
 def _same(path: Path, current: str, wanted: str) -> bool:
     if path.suffix == ".json":  # formatting is the author's; only the data must agree
-        return json.loads(current) == json.loads(wanted)
+        return bool(current) and json.loads(current) == json.loads(wanted)
     return current == wanted
 
 
@@ -225,7 +225,7 @@ def stale(root: Path) -> list[str]:
     root = find_repo_root(root)
     diffs = []
     for path, wanted in generate(root).items():
-        current = path.read_text(encoding="utf-8")
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
         if _same(path, current, wanted):
             continue
         if path.suffix == ".json":
@@ -245,7 +245,8 @@ def write(root: Path) -> list[Path]:
     """Rewrite the generated parts; returns the files that changed."""
     changed = []
     for path, wanted in generate(root).items():
-        if not _same(path, path.read_text(encoding="utf-8"), wanted):
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if not _same(path, current, wanted):
             path.write_text(wanted, encoding="utf-8")
             changed.append(path)
     return changed
@@ -255,8 +256,8 @@ def main_index(argv: list[str] | None = None) -> int:
     """``fenceproof index [--check] [--root DIR]``: 0 in sync or written, 1 stale (with --check), 2 bad input."""
     parser = argparse.ArgumentParser(
         prog="fenceproof index",
-        description="Regenerate the rule index in SKILL.md, the rule lists in rules/_sections.md and the "
-        "counts in metadata.json from the rules' frontmatter.",
+        description="Regenerate the rule index in SKILL.md, the always-on error index AGENTS-index.md, the "
+        "rule lists in rules/_sections.md and the counts in metadata.json from the rules' frontmatter.",
     )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is stale")
     parser.add_argument(
@@ -274,7 +275,7 @@ def main_index(argv: list[str] | None = None) -> int:
                     f"{len(diffs)} generated file(s) out of date: run `fenceproof index` and commit the result."
                 )
                 return 1
-            print("Rule index, _sections.md and metadata.json counts are up to date.")
+            print("Rule index, AGENTS-index.md, _sections.md and metadata.json counts are up to date.")
             return 0
         changed = write(root)
     except ConfigError as exc:

@@ -2,18 +2,20 @@
 """Find the rules of this skill that match an error message, a traceback or a topic.
 
     python3 scripts/find_rule.py "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called"
-    python3 scripts/find_rule.py --limit 5 "connection pool timeout"
+    python3 scripts/find_rule.py --limit 5 "pool sizing"
     some-command 2>&1 | python3 scripts/find_rule.py -
 
 Prints the best matching rule files (path and title), best first. It reads the rule files in ``../rules``
 next to this script, ranks them by their titles, tags, symptoms, error strings and headings, and ignores what
 differs between two runs of the same failure: object addresses, numbers, quotes, file paths, task names.
+When no rule scores at least ``MIN_SCORE`` it prints "no rule matches" on standard error and exits 1.
 Standard library only; runs on Python 3.8 and later.
 """
 
 from __future__ import annotations
 
 import argparse
+import builtins
 import math
 import os
 import re
@@ -29,15 +31,36 @@ PHRASE_MIN_COVERAGE = 0.6
 PHRASE_WEIGHT = 4.0
 # Rules scoring under this fraction of the best one are noise, not candidates.
 RELATIVE_CUTOFF = 0.15
+# Scores are in units of one rare word: a query word found in one rule's errors, title or tags alone scores
+# 1.0. A rule must score at least MIN_SCORE, more than one rare word, to be printed. Under it the text shares
+# only words common to many rules, or a single word of one rule: KeyError: 'foo' scores 0.1, a missing numpy
+# 0.6, Django's "no such table" 1.0. The errors and symptoms the rules list, and real tracebacks of them,
+# score 1.5 and more with 12 rules; the most generic listed symptom scored 1.14 with 18
+# (tests/test_find_rule.py).
+MIN_SCORE = 1.1
 
 STOP_WORDS = frozenset(
     """a an and are as at be by can do does for from has have how i if in into is it its my no not of on or
     so that the their then there this to was were what when where which while why will with you your
     file line lines py python python3 usr lib local site packages site-packages dist venv home app src self
     traceback most recent call last during handling above exception another occurred direct cause following
-    error""".split()
+    error errno""".split()
 )
-# "error" is a stop word because every error string has it; class names keep it (CancelledError).
+# "error" is a stop word because every error string has it; class names keep it (CancelledError). "errno"
+# too: every OSError prints "[Errno N]".
+
+# Builtin exception classes name a kind of failure, not this failure: ValueError in a query says little. Their
+# name counts half, and its parts (module, found) not at all.
+GENERIC_CLASSES = frozenset(
+    name.lower() for name in dir(builtins) if name.endswith(("Error", "Exception", "Warning", "Group"))
+)
+GENERIC_CLASS_FACTOR = 0.5
+
+# Traceback frames: the "File ..., line N, in f" line, the source line under it and its ^^^ markers. Their
+# words are the code that ran (protocol, prepared_stmt, future), not the failure, and they outnumber the
+# error lines.
+_FRAME = re.compile(r'^[\s|]*File "[^"]*", line \d+')
+_MARKERS = re.compile(r"^[\s|]*[\^~]+[\s^~]*$")
 
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
@@ -151,6 +174,8 @@ def words(text: str) -> list[str]:
     out: list[str] = []
     for raw in _WORD.findall(text):
         parts = [raw] + [p for piece in raw.split("_") for p in _CAMEL.findall(piece)]
+        if raw.lower() in GENERIC_CLASSES:
+            parts = [raw]  # ModuleNotFoundError is one generic word, not "module" and "found"
         seen = set()
         for part in parts:
             word = part.lower()
@@ -173,8 +198,9 @@ class Rule:
         self.title = str(meta.get("title") or os.path.basename(path))
         self.errors = _as_list(meta.get("errors"))
         headings = re.findall(r"^#{1,6}\s+(.+)$", _without_code(body), re.MULTILINE)
+        topic = os.path.splitext(os.path.basename(path))[0].replace("-", " ")  # asyncio-concurrency-limits.md
         texts = {
-            "title": [self.title],
+            "title": [self.title, topic],
             "tags": _as_list(meta.get("tags")),
             "symptoms": _as_list(meta.get("symptoms")),
             "errors": self.errors,
@@ -221,6 +247,8 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
     total = 0.0
     for word in query:
         weight = max((WEIGHTS[f] for f, ws in rule.fields.items() if word in ws), default=0.0)
+        if word in GENERIC_CLASSES:
+            weight *= GENERIC_CLASS_FACTOR
         total += weight * idf.get(word, 0.0)
     best_phrase = 0.0
     for error in rule.error_words:
@@ -234,14 +262,47 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
     return total + PHRASE_WEIGHT * best_phrase
 
 
-def rank(text: str, rules: Sequence[Rule]) -> list[tuple[float, Rule]]:
-    """The rules that match ``text``, best first (ties by file name), without the ones far behind the best."""
-    query = set(words(text))
+def query_text(text: str) -> str:
+    """The parts of pasted text that describe the failure: traceback frames removed."""
+    kept: list[str] = []
+    frame_column = -1  # where the last frame line's "File" starts; the source line under it is indented more
+    for line in text.splitlines():
+        if _FRAME.match(line):
+            frame_column = line.index("File")
+            continue
+        column = len(line) - len(line.lstrip(" |+"))
+        if _MARKERS.match(line) or (column > frame_column >= 0 and not _names_an_exception(line)):
+            continue
+        frame_column = -1
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _names_an_exception(line: str) -> bool:
+    """A line that names an exception, even when indented (exception groups print them so)."""
+    return bool(re.match(r"^[\s|]*[A-Za-z_][\w.]*(?:Error|Exception|Warning|Group|Greenlet|Exit)\b", line))
+
+
+def rare_word(rules: Sequence[Rule]) -> float:
+    """The raw score of one query word found in the strongest field of one rule only: the unit of scores."""
+    n = len(rules)
+    return max(WEIGHTS.values()) * math.log(1 + (n - 1 + 0.5) / 1.5) if n else 1.0
+
+
+def scores(text: str, rules: Sequence[Rule]) -> list[tuple[float, Rule]]:
+    """Every rule with its score for ``text`` in rare-word units, best first (ties by file name)."""
+    query = set(words(query_text(text)))
     idf = _idf(rules)
-    scored = [(score(rule, query, idf), rule) for rule in rules]
-    best = max((s for s, _ in scored), default=0.0)
-    kept = [s for s in scored if s[0] > 0 and s[0] >= RELATIVE_CUTOFF * best]
-    return sorted(kept, key=lambda s: (-s[0], os.path.basename(s[1].path)))
+    unit = rare_word(rules)
+    scored = [(score(rule, query, idf) / unit, rule) for rule in rules]
+    return sorted(scored, key=lambda s: (-s[0], os.path.basename(s[1].path)))
+
+
+def rank(text: str, rules: Sequence[Rule], min_score: float = MIN_SCORE) -> list[tuple[float, Rule]]:
+    """The rules that match ``text``, best first: at least ``min_score``, and not far behind the best."""
+    scored = scores(text, rules)
+    best = scored[0][0] if scored else 0.0
+    return [s for s in scored if s[0] > 0 and s[0] >= min_score and s[0] >= RELATIVE_CUTOFF * best]
 
 
 def _display(path: str) -> str:
@@ -251,20 +312,33 @@ def _display(path: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Print the rules of this skill that best match an error message, a traceback or a topic."
+        description="Print the rules of this skill that best match an error message, a traceback or a topic.",
+        epilog=f"Scores count rare words: a word found only in one rule's errors, title or tags is 1.0. A rule "
+        f"is printed when it scores at least --min-score (default {MIN_SCORE}). Exit status: 0 when a rule "
+        "matches; 1 when none does (it prints 'no rule matches' on standard error: read the index in SKILL.md, "
+        "or pass the exact error line); 2 when the rules folder is missing.",
     )
     parser.add_argument("query", nargs="+", help="error text or topic; '-' reads it from standard input")
     parser.add_argument("--limit", type=int, default=3, help="how many rules to print (default 3)")
     parser.add_argument("--rules", default=RULES_DIR, help="the rules folder (default: ../rules)")
     parser.add_argument("--scores", action="store_true", help="print each rule's score too")
+    parser.add_argument(
+        "--min-score", type=float, default=MIN_SCORE, help=f"the least score printed (default {MIN_SCORE})"
+    )
     args = parser.parse_args(argv)
     text = sys.stdin.read() if args.query == ["-"] else " ".join(args.query)
     if not os.path.isdir(args.rules):
         print("no rules folder at " + args.rules, file=sys.stderr)
         return 2
-    ranked = rank(text, load_rules(args.rules))[: max(args.limit, 1)]
+    rules = load_rules(args.rules)
+    ranked = rank(text, rules, args.min_score)[: max(args.limit, 1)]
     if not ranked:
-        print("No rule matches; read the rule index in SKILL.md.", file=sys.stderr)
+        best = scores(text, rules)[0][0] if rules else 0.0
+        print(
+            f"no rule matches (best score {best:.2f}, under {args.min_score:g}); read the rule index in "
+            "SKILL.md, or pass the exact error line.",
+            file=sys.stderr,
+        )
         return 1
     for value, rule in ranked:
         prefix = f"{value:7.2f}  " if args.scores else ""

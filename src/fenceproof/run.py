@@ -23,13 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fenceproof.forkserver import Forkserver
+from fenceproof.forkserver import Forkserver, ForkserverError
 from fenceproof.models import Block
 from fenceproof.postgres import Server
+from fenceproof.procs import kill_tree, write_owner
 
 PYTHON_LANGS = ("python", "py")
 READY_TIMEOUT_S = 60.0  # interpreter start plus imports (SQLAlchemy when counting queries), on a busy machine
 LEAK_SETTLE_S = 0.3  # a just-closed connection's backend can linger in pg_stat_activity for a moment
+# Address space per worker: the preloaded libraries and a few threads take ~1 GB of it; a block allocating
+# without bound gets MemoryError at this size instead of taking the machine's memory.
+WORKER_MEMORY_MIB = int(os.environ.get("FENCEPROOF_WORKER_MEMORY_MIB", "4096"))
+MARKER = "FENCEPROOF_WORKER"  # in each worker's environment: what carries it ends with the worker
+DOC_PREFIX = "fenceproof-doc-"
 
 
 @dataclass
@@ -67,9 +73,16 @@ class _Worker:
     """A running worker: the pipe we send commands on, the pipe its answers come back on."""
 
     def __init__(
-        self, pid: int, commands_fd: int, results_fd: int, log: Path, reap: Callable[[], int | None]
+        self,
+        pid: int,
+        commands_fd: int,
+        results_fd: int,
+        log: Path,
+        reap: Callable[[], int | None],
+        marker: str | None = None,
     ):
         self.pid = pid
+        self.marker = marker  # NAME=value in the environment of the worker and of whatever its blocks start
         self._commands = commands_fd
         self._results = results_fd
         self._buffer = b""
@@ -120,19 +133,22 @@ class _Worker:
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
 
     def end(self) -> None:
-        """Kill its whole process group (a dead worker keeps its exit status) and reap it. Idempotent."""
+        """Kill it with everything it started (a dead worker keeps its exit status until reaped), reap it.
+
+        Idempotent; never raises for a worker that is already gone or a fork server that died.
+        """
         if self._ended:
             return
         self._ended = True
         try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self._returncode = self._reap()
+            kill_tree(self.pid, self.marker)
         finally:
-            os.close(self._commands)
+            os.close(self._commands)  # a worker that somehow survived reads end-of-file and exits
             os.close(self._results)
+            try:
+                self._returncode = self._reap()
+            except (ForkserverError, OSError, subprocess.TimeoutExpired):
+                self._returncode = None
 
 
 def _start_worker(
@@ -143,10 +159,14 @@ def _start_worker(
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     ours = (commands_w, results_r)
     try:
+        pid = None
         if forkserver is not None:
-            pid = forkserver.spawn(scratch, env, flags, (commands_r, results_w, log_fd))
-            reap: Callable[[], int | None] = functools.partial(forkserver.wait, pid)
-        else:
+            try:
+                pid = forkserver.spawn(scratch, env, flags, (commands_r, results_w, log_fd))
+                reap: Callable[[], int | None] = functools.partial(forkserver.wait, pid)
+            except ForkserverError:
+                pid = None  # it died and could not be started again: start this worker fresh
+        if pid is None:
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -166,7 +186,7 @@ def _start_worker(
                 pass_fds=(commands_r, results_w),
                 start_new_session=True,  # its own process group: killed as a whole, deaf to our Ctrl-C
             )
-            pid, reap = proc.pid, proc.wait
+            pid, reap = proc.pid, functools.partial(proc.wait, timeout=10)
     except BaseException:
         for fd in ours:
             os.close(fd)
@@ -174,7 +194,7 @@ def _start_worker(
     finally:
         for fd in (commands_r, results_w, log_fd):
             os.close(fd)  # only the worker holds these: its death is our end-of-file
-    return _Worker(pid, commands_w, results_r, log, reap)
+    return _Worker(pid, commands_w, results_r, log, reap, f"{MARKER}={env[MARKER]}")
 
 
 def _command(block: Block) -> dict[str, Any]:
@@ -198,7 +218,7 @@ def _command(block: Block) -> dict[str, Any]:
 
 
 def _worker_flags(blocks: list[Block]) -> list[str]:
-    flags = []
+    flags = [f"memory={WORKER_MEMORY_MIB}"]
     if any(b.attrs.get("expect", "").startswith("queries:") for b in blocks):
         flags.append("queries")
     if any(b.lang == "sql" and b.mode == "run" for b in blocks):
@@ -225,14 +245,20 @@ def run_document(
         return DocumentRun(records, leaks, 0.0, 0.0)
     t0 = time.perf_counter()
     setup_s = 0.0
-    root = Path(tempfile.mkdtemp(prefix="fenceproof-doc-"))
+    root = Path(tempfile.mkdtemp(prefix=DOC_PREFIX))
     worker: _Worker | None = None
     db: str | None = None
     try:
         scratch = root / "work"
         scratch.mkdir()
         db = server.new_name()
-        env = {**os.environ, "DATABASE_URL": server.async_url(db), "UPSTREAM_URL": upstream_url}
+        env = {
+            **os.environ,
+            "DATABASE_URL": server.async_url(db),
+            "UPSTREAM_URL": upstream_url,
+            MARKER: f"{server.run_id}-{db}",
+        }
+        write_owner(root)
         # Start the worker first: its interpreter starts and imports while the database is being cloned.
         worker = _start_worker(scratch, root / "worker.log", env, _worker_flags(blocks), forkserver)
         server.create_database(template, name=db)
@@ -273,12 +299,13 @@ def run_document(
         try:
             if worker is not None:
                 worker.end()
-        finally:
-            try:
-                if db is not None and db in server.created:
+            if db is not None and db in server.created:
+                try:
                     server.drop_database(db)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
+                except Exception:  # noqa: S110 (the server's close drops it, or reports why it cannot)
+                    pass
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
     return DocumentRun(records, leaks, setup_s, time.perf_counter() - t1)
 
 

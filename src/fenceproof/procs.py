@@ -1,0 +1,156 @@
+"""Processes a run owns: ending a worker with everything it started, and knowing whether a run is still alive.
+
+Linux only (``/proc``, ``prctl``); elsewhere the calls degrade to killing the one process or group they name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+# In each directory a run makes: "<pid> <start time>" of the process that owns it.
+OWNER_FILE = "fenceproof-owner"
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants (double forks, ``setsid`` daemons) are re-parented to this process, not to init."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Get SIGKILL when the parent (thread) goes away; exit now if it already has."""
+    _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], start time [19])."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (tells a pid apart from a later reuse), or None."""
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def _parents() -> dict[int, int]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields:
+                out[int(entry)] = int(fields[1])
+    return out
+
+
+def children(parent: int) -> list[int]:
+    """The live direct children of ``parent``."""
+    return [pid for pid, ppid in _parents().items() if ppid == parent]
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` in the process tree (children first found first)."""
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def marked(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (``NAME=value``), e.g. what a worker's block started."""
+    needle = marker.encode() + b"\0"
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                env = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            if env.startswith(needle) or b"\0" + needle in env:
+                out.append(int(entry))
+    return out
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def kill_tree(pid: int, marker: str | None = None) -> None:
+    """SIGKILL ``pid``, its process group, every process below it and every process carrying ``marker``.
+
+    The tree is stopped first (SIGSTOP, repeated until nothing new appears), so nothing can fork away while
+    it is being killed.
+    """
+    stopped: set[int] = set()
+    for _round in range(20):
+        members = {pid, *descendants(pid), *(marked(marker) if marker else [])}
+        new = [p for p in members if p not in stopped and alive(p)]
+        if not new:
+            break
+        _signal(new, signal.SIGSTOP)
+        stopped.update(new)
+    _signal(sorted(stopped | {pid}), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def owner_line() -> str:
+    """What a run writes into the directories it owns: its pid and that pid's start time."""
+    return f"{os.getpid()} {start_time(os.getpid())}\n"
+
+
+def write_owner(directory: Path) -> None:
+    (directory / OWNER_FILE).write_text(owner_line())
+
+
+def owner_gone(directory: Path, min_age_s: float = 5.0) -> bool:
+    """Whether ``directory`` was made by a run that no longer exists (its owner file names a dead process).
+
+    A directory without an owner file counts as gone only once it is ``min_age_s`` old (a run writes the file
+    right after making the directory).
+    """
+    try:
+        pid_text, _, started = (directory / OWNER_FILE).read_text().partition(" ")
+        pid = int(pid_text)
+    except FileNotFoundError:
+        try:
+            return time.time() - directory.stat().st_mtime > min_age_s
+        except OSError:
+            return False
+    except (OSError, ValueError):
+        return False
+    return not alive(pid) or start_time(pid) != started.strip()

@@ -53,6 +53,19 @@ def start_time(pid: int) -> str | None:
     return fields[19] if fields and len(fields) > 19 else None
 
 
+def process_info(pid: int) -> tuple[int, float, str] | None:
+    """(pid, start time as epoch seconds, command line clipped to 80 characters), or None if it is gone."""
+    ticks = start_time(pid)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    if ticks is None:
+        return None
+    since_start = time.clock_gettime(time.CLOCK_BOOTTIME) - int(ticks) / os.sysconf("SC_CLK_TCK")
+    return pid, time.time() - since_start, command.strip()[:80]
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
     fields = _stat(pid)

@@ -26,7 +26,7 @@ from typing import Any
 from fenceproof.forkserver import Forkserver, ForkserverError
 from fenceproof.models import Block
 from fenceproof.postgres import Server
-from fenceproof.procs import kill_tree, write_owner
+from fenceproof.procs import alive, descendants, kill_tree, marked, process_info, write_owner
 
 PYTHON_LANGS = ("python", "py")
 READY_TIMEOUT_S = 60.0  # interpreter start plus imports (SQLAlchemy when counting queries), on a busy machine
@@ -131,6 +131,11 @@ class _Worker:
         except OSError:
             tail = ""
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
+
+    def leftovers(self) -> list[tuple[int, float, str]]:
+        """Processes still running that the worker's blocks started: (pid, start as epoch seconds, command)."""
+        pids = {*descendants(self.pid), *(marked(self.marker) if self.marker else [])} - {self.pid}
+        return sorted(info for pid in pids if alive(pid) and (info := process_info(pid)) is not None)
 
     def end(self) -> None:
         """Kill it with everything it started (a dead worker keeps its exit status until reaped), reap it.
@@ -261,6 +266,7 @@ def run_document(
         write_owner(root)
         # Start the worker first: its interpreter starts and imports while the database is being cloned.
         worker = _start_worker(scratch, root / "worker.log", env, _worker_flags(blocks), forkserver)
+        server.damage()  # a run's template that a block dropped is made again here
         server.create_database(template, name=db)
         try:
             ready = worker.receive(READY_TIMEOUT_S)
@@ -274,6 +280,13 @@ def run_document(
         ] = {}  # (pid, backend_start) -> the block after which it was first open
         for i, (block, command) in enumerate(zip(blocks, commands, strict=True)):
             records[block.line] = _run_one(worker, block, command, default_timeout)
+            problems = server.damage()  # what the block did to the run itself: named, and the document ends
+            if problems:
+                record = records[block.line]
+                record.status = "error"
+                record.exc_text = f"the block broke the engine's run: {'; '.join(problems)}" + (
+                    f" (and raised {record.exc_type}: {record.exc_text})" if record.exc_type else ""
+                )
             if records[block.line].status not in ("ok", "raised"):
                 for later in blocks[i + 1 :]:
                     records[later.line] = RunRecord(
@@ -286,6 +299,7 @@ def run_document(
                 seen.setdefault((conn["pid"], conn["backend_start"]), block.line)
         else:
             leaks = _leaks(server, db, seen, blocks[-1].line)
+            _blame_processes(worker, [records[b.line] for b in blocks])
     except Exception as exc:  # the engine itself failed: every block not yet run gets that as its record
         for block in blocks:
             if block.line not in records:
@@ -336,6 +350,23 @@ def _run_one(worker: _Worker, block: Block, command: dict[str, Any], default_tim
         )
     message.pop("type", None)
     return RunRecord(**message)
+
+
+def _blame_processes(worker: _Worker, records: list[RunRecord]) -> None:
+    """Processes a document's blocks started and left running fail the block that started them."""
+    left = worker.leftovers()
+    for pid, started, command in left:
+        # The block whose run covers the process's start (clock ticks: 10 ms), else the last one.
+        owner = next((r for r in records if r.started - 0.05 <= started <= r.finished + 0.05), records[-1])
+        note = f"pid {pid} ({command})"
+        if owner.status == "error" and owner.exc_text and owner.exc_text.startswith("left "):
+            owner.exc_text = owner.exc_text.replace(" running at the end", f", {note} running at the end", 1)
+            continue
+        owner.status = "error"
+        owner.exc_text = (
+            f"left a process running at the end of the document: {note}; "
+            "a block ends (or waits for) the processes it starts"
+        )
 
 
 def _leaks(

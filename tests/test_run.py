@@ -336,7 +336,7 @@ def test_environment_and_nothing_left_behind(run_both, upstream: Upstream) -> No
     result = run_both([block(1, code)])
     # The block ran, but the process it started outlived the document: that fails it, and it is ended.
     assert result.records[1].status == "error", result.records[1].traceback
-    assert "left a process running at the end of the document" in (result.records[1].exc_text or "")
+    assert "left 1 process(es) running at the end of the document" in (result.records[1].exc_text or "")
     assert "(sleep 300)" in (result.records[1].exc_text or "")
     first, item, url_ok = result.records[1].stdout.splitlines()
     worker_pid, child_pid, cwd, on_path = first.split()

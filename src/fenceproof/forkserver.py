@@ -132,8 +132,17 @@ class Forkserver:
                 return None
         return None if returncode is None else int(returncode)
 
-    def alive(self) -> bool:
-        return self._proc.poll() is None
+    def forked_alive(self, pid: int) -> bool:
+        """Whether the fork server that forked worker ``pid`` still answers (one that was just sent SIGKILL
+        never does, even before it is gone)."""
+        with self._lock:
+            if self._born.get(pid) != self._generation or self._closed:
+                return False
+            try:
+                self._ask({"op": "ping"})
+            except ForkserverError:
+                return False
+            return True
 
     def _ask(self, request: dict[str, Any], fds: Sequence[int] = ()) -> dict[str, Any]:
         data = json.dumps(request).encode()
@@ -277,8 +286,10 @@ def main(argv: list[str]) -> NoReturn:
                 pid = _fork_worker(sock, request, fds)
                 workers.add(pid)
                 reply: dict[str, Any] = {"pid": pid}
-            else:
+            elif request["op"] == "wait":
                 reply = {"returncode": _wait(int(request["pid"]), workers)}
+            else:
+                reply = {"pong": True}
             _end_orphans(workers)
             sock.send(json.dumps(reply).encode())
     except OSError:

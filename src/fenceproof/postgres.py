@@ -31,7 +31,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
+from fenceproof.leftovers import CLUSTER_PREFIX, sweep
 from fenceproof.models import ServerUnavailable
+from fenceproof.procs import owner_line, write_owner
 
 __all__ = ["ServerUnavailable", "Server", "open_server"]
 
@@ -73,6 +75,7 @@ class Server:
         self.reconnects = 0  # times the admin connection was lost (a block terminated it) and made again
         self.swept: list[str] = []  # what dead runs had left on this server, removed when it opened
         self._admin: psycopg.Connection[Any] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
         try:
             self._admin = self._connect()
             version = self._admin.info.server_version
@@ -88,11 +91,13 @@ class Server:
                 )
             if cluster is None:
                 self.swept = self._drop_dead_runs()
+            self._watchdog = self._watch()
         except BaseException:
             if self._admin is not None:
                 self._admin.close()
             if cluster is not None:
                 cluster.stop()
+            self._stop_watchdog()
             raise
         _guard.enter(self)
 
@@ -111,6 +116,33 @@ class Server:
             conn = psycopg.connect(**{**options, "dbname": "template1"})
         conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, _lock_key(self.run_id)))
         return conn
+
+    def _watch(self) -> subprocess.Popen[bytes]:
+        """A small process that removes what this run made (its cluster, or its databases on DATABASE_URL's
+        server, and its scratch folders) if this process dies without doing it (kill -9)."""
+        env = {**os.environ, "FENCEPROOF_WATCH_CONNINFO": make_conninfo(**self._params)}
+        cluster = str(self._cluster.dir) if self._cluster is not None else "-"
+        return subprocess.Popen(
+            [sys.executable, "-P", "-m", "fenceproof.leftovers", cluster, owner_line(), self.run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # a Ctrl-C at the terminal is for us, not for it
+        )
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is None:
+            return
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.write(b"done\n")  # it exits without touching anything
+        self._watchdog.stdin.close()
+        try:
+            self._watchdog.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
+        self._watchdog = None
 
     def _execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
         """Run one admin statement; a connection a block terminated is made again once and the statement
@@ -306,8 +338,11 @@ class Server:
             finally:
                 if self._admin is not None:
                     self._admin.close()
-                if self._cluster is not None:
-                    self._cluster.stop()
+                try:
+                    if self._cluster is not None:
+                        self._cluster.stop()
+                finally:
+                    self._stop_watchdog()
 
     def __enter__(self) -> Server:
         return self
@@ -330,7 +365,8 @@ class _Cluster:
                     f"running as root needs `runuser` to start PostgreSQL; {HOW_TO_GET_ONE}"
                 )
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=_cluster_parent()))
+        self.dir = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=_cluster_parent()))
+        write_owner(self.dir)  # the next run removes the cluster if this process is killed
         self.data = self.dir / "data"
         self.port = 0
         self.running = False
@@ -456,12 +492,15 @@ def parse_url(url: str) -> dict[str, Any]:
 def open_server(env: Mapping[str, str] = os.environ) -> Server:
     """Connect to DATABASE_URL's server, or else start a throwaway cluster from the local binaries."""
     t0 = time.perf_counter()
+    swept = sweep()  # clusters and scratch folders of killed runs
     url = env.get("DATABASE_URL")
     if url:
         params = parse_url(url)
         params.setdefault("connect_timeout", 10)
         try:
-            return Server(source="env", params=params, start_s=time.perf_counter() - t0)
+            server = Server(source="env", params=params, start_s=time.perf_counter() - t0)
+            server.swept[:0] = swept
+            return server
         except psycopg.OperationalError as exc:
             raise ServerUnavailable(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from None
     bindir = find_bindir(env)
@@ -475,7 +514,9 @@ def open_server(env: Mapping[str, str] = os.environ) -> Server:
     cluster = _Cluster(bindir)
     cluster.start()
     params = {"host": "127.0.0.1", "port": cluster.port, "user": "postgres", "dbname": "postgres"}
-    return Server(source="local", params=params, start_s=time.perf_counter() - t0, cluster=cluster)
+    server = Server(source="local", params=params, start_s=time.perf_counter() - t0, cluster=cluster)
+    server.swept[:0] = swept
+    return server
 
 
 class _SignalGuard:

@@ -150,20 +150,12 @@ def write_owner(directory: Path) -> None:
     (directory / OWNER_FILE).write_text(owner_line())
 
 
-def owner_gone(directory: Path, min_age_s: float = 5.0) -> bool:
+def owner_gone(directory: Path) -> bool:
     """Whether ``directory`` was made by a run that no longer exists (its owner file names a dead process).
-
-    A directory without an owner file counts as gone only once it is ``min_age_s`` old (a run writes the file
-    right after making the directory).
-    """
+    False when it has no (readable) owner file: then it is not ours to judge."""
     try:
         pid_text, _, started = (directory / OWNER_FILE).read_text().partition(" ")
         pid = int(pid_text)
-    except FileNotFoundError:
-        try:
-            return time.time() - directory.stat().st_mtime > min_age_s
-        except OSError:
-            return False
     except (OSError, ValueError):
         return False
     return not alive(pid) or start_time(pid) != started.strip()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fenceproof.forkserver import Forkserver, ForkserverError
+from fenceproof.leftovers import DOC_PREFIX
 from fenceproof.models import Block
 from fenceproof.postgres import Server
 from fenceproof.procs import alive, descendants, kill_tree, marked, process_info, write_owner
@@ -35,7 +36,6 @@ LEAK_SETTLE_S = 0.3  # a just-closed connection's backend can linger in pg_stat_
 # without bound gets MemoryError at this size instead of taking the machine's memory.
 WORKER_MEMORY_MIB = int(os.environ.get("FENCEPROOF_WORKER_MEMORY_MIB", "4096"))
 MARKER = "FENCEPROOF_WORKER"  # in each worker's environment: what carries it ends with the worker
-DOC_PREFIX = "fenceproof-doc-"
 
 
 @dataclass
@@ -83,6 +83,7 @@ class _Worker:
     ):
         self.pid = pid
         self.marker = marker  # NAME=value in the environment of the worker and of whatever its blocks start
+        self.forked_by: Forkserver | None = None
         self._commands = commands_fd
         self._results = results_fd
         self._buffer = b""
@@ -118,9 +119,12 @@ class _Worker:
 
     def death(self) -> str:
         """How the worker ended, with the end of what it wrote to stdout/stderr."""
+        orphaned = self.parent_died()
         self.end()
         code = self._returncode
-        if code is None:
+        if orphaned:
+            how = "was killed with its parent, the fork server (started again for what follows)"
+        elif code is None:
             how = "ended"
         elif code < 0:
             how = f"was killed by signal {signal.Signals(-code).name}"
@@ -131,6 +135,10 @@ class _Worker:
         except OSError:
             tail = ""
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
+
+    def parent_died(self) -> bool:
+        """Whether the fork server that forked this (still running) worker has died."""
+        return self.forked_by is not None and not self._ended and not self.forked_by.forked_alive(self.pid)
 
     def leftovers(self) -> list[tuple[int, float, str]]:
         """Processes still running that the worker's blocks started: (pid, start as epoch seconds, command)."""
@@ -199,7 +207,10 @@ def _start_worker(
     finally:
         for fd in (commands_r, results_w, log_fd):
             os.close(fd)  # only the worker holds these: its death is our end-of-file
-    return _Worker(pid, commands_w, results_r, log, reap, f"{MARKER}={env[MARKER]}")
+    worker = _Worker(pid, commands_w, results_r, log, reap, f"{MARKER}={env[MARKER]}")
+    if forkserver is not None and forkserver.forked_alive(pid):
+        worker.forked_by = forkserver
+    return worker
 
 
 def _command(block: Block) -> dict[str, Any]:
@@ -281,6 +292,10 @@ def run_document(
         for i, (block, command) in enumerate(zip(blocks, commands, strict=True)):
             records[block.line] = _run_one(worker, block, command, default_timeout)
             problems = server.damage()  # what the block did to the run itself: named, and the document ends
+            if worker.parent_died():
+                problems.append(
+                    "killed its worker's parent, the fork server (started again for what follows)"
+                )
             if problems:
                 record = records[block.line]
                 record.status = "error"
@@ -354,19 +369,20 @@ def _run_one(worker: _Worker, block: Block, command: dict[str, Any], default_tim
 
 def _blame_processes(worker: _Worker, records: list[RunRecord]) -> None:
     """Processes a document's blocks started and left running fail the block that started them."""
-    left = worker.leftovers()
-    for pid, started, command in left:
+    own = process_info(worker.pid)
+    notes: dict[int, list[str]] = {}
+    for pid, started, command in worker.leftovers():
         # The block whose run covers the process's start (clock ticks: 10 ms), else the last one.
         owner = next((r for r in records if r.started - 0.05 <= started <= r.finished + 0.05), records[-1])
-        note = f"pid {pid} ({command})"
-        if owner.status == "error" and owner.exc_text and owner.exc_text.startswith("left "):
-            owner.exc_text = owner.exc_text.replace(" running at the end", f", {note} running at the end", 1)
-            continue
-        owner.status = "error"
-        owner.exc_text = (
-            f"left a process running at the end of the document: {note}; "
-            "a block ends (or waits for) the processes it starts"
-        )
+        what = "a fork of the worker" if own is not None and command == own[2] else command
+        notes.setdefault(owner.line, []).append(f"pid {pid} ({what})")
+    for record in records:
+        if record.line in notes:
+            record.status = "error"
+            record.exc_text = (
+                f"left {len(notes[record.line])} process(es) running at the end of the document: "
+                f"{', '.join(notes[record.line])}; a block ends (or waits for) the processes it starts"
+            )
 
 
 def _leaks(

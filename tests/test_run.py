@@ -15,6 +15,7 @@ from runtime_helpers import DOC_REL, block, database_names
 from fenceproof.forkserver import Forkserver
 from fenceproof.models import Block
 from fenceproof.postgres import PREFIX, Server
+from fenceproof.procs import children
 from fenceproof.run import DocumentRun, run_document
 from fenceproof.upstream import Upstream
 
@@ -413,3 +414,41 @@ def test_documents_share_nothing(run_both) -> None:
 def test_argv_is_empty_for_main_guards(run_both) -> None:
     code = "import argparse, sys\nargs = argparse.ArgumentParser().parse_args()\nprint(len(sys.argv))\n"
     assert run_both([block(1, code)]).records[1].stdout == "1\n"
+
+
+def test_a_failure_right_after_the_fork_ends_the_worker_at_once(
+    pg_server: Server, upstream: Upstream, forkserver: Forkserver
+) -> None:
+    """R1: the worker is ended before it has even started (the database cannot be made): no hang, no leftover."""
+    started = time.monotonic()
+    result = run_document(
+        [block(1, "x = 1\n")], pg_server, "fenceproof_missing", upstream.url, forkserver=forkserver
+    )
+    assert time.monotonic() - started < 10
+    assert result.records[1].status == "error"
+    assert "not created by this run" in (result.records[1].exc_text or "")
+    assert eventually(lambda: children(forkserver._proc.pid) == [])
+    again = run_document([block(1, "print('ok')\n")], pg_server, None, upstream.url, forkserver=forkserver)
+    assert again.records[1].stdout == "ok\n"
+
+
+def test_a_stuck_fork_server_is_replaced(pg_server: Server, template: str, upstream: Upstream) -> None:
+    """R1/R3: a fork server that stops answering (here: stopped) is killed and started again, within bounds."""
+    with Forkserver(answer_timeout_s=2) as fork:
+        stuck = fork._proc.pid
+        os.kill(stuck, signal.SIGSTOP)
+        started = time.monotonic()
+        result = run_document([block(1, "print('ok')\n")], pg_server, template, upstream.url, forkserver=fork)
+        assert result.records[1].stdout == "ok\n", result.records[1]
+        assert time.monotonic() - started < 15
+        assert fork.restarts == 1 and gone_soon(stuck)
+        os.kill(fork._proc.pid, signal.SIGKILL)  # dead this time: the next document gets a new one
+        result = run_document([block(1, "print('ok')\n")], pg_server, template, upstream.url, forkserver=fork)
+        assert result.records[1].stdout == "ok\n" and fork.restarts == 2
+
+
+def eventually(check, seconds: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(check())

@@ -46,9 +46,9 @@ PRELOAD = (
 )
 MAX_REQUEST = 1 << 20
 READY_TIMEOUT_S = 120.0
-ANSWER_TIMEOUT_S = 30.0  # a fork or a bounded wait; far more means the server is stuck
+ANSWER_TIMEOUT_S = 15.0  # a fork or a bounded wait; more means the server is stuck
 SESSION_TIMEOUT_S = 5.0  # a forked child calls setsid() first thing
-WAIT_TIMEOUT_S = 10.0  # reaping a SIGKILLed worker (a process in uninterruptible sleep dies late)
+WAIT_TIMEOUT_S = 5.0  # reaping a SIGKILLed worker (a process in uninterruptible sleep dies late)
 
 
 class ForkserverError(Exception):
@@ -62,8 +62,9 @@ class Forkserver:
     workers it had forked died with it.
     """
 
-    def __init__(self, preload: Sequence[str] = PRELOAD) -> None:
+    def __init__(self, preload: Sequence[str] = PRELOAD, answer_timeout_s: float = ANSWER_TIMEOUT_S) -> None:
         self._preload = tuple(preload)
+        self._answer_timeout_s = answer_timeout_s
         self._lock = threading.RLock()
         self._born: dict[int, int] = {}  # worker pid -> generation of the fork server that forked it
         self._generation = 0
@@ -95,7 +96,7 @@ class Forkserver:
         except BaseException:
             self._stop()
             raise
-        self._sock.settimeout(ANSWER_TIMEOUT_S)
+        self._sock.settimeout(self._answer_timeout_s)
 
     def spawn(self, cwd: Path, env: dict[str, str], flags: list[str], fds: tuple[int, int, int]) -> int:
         """Fork a worker with (commands, results, log) as its fds; return its pid.
@@ -109,7 +110,7 @@ class Forkserver:
             try:
                 reply = self._ask(request, fds)
             except ForkserverError:
-                self._stop()
+                self._stop(kill=True)
                 self.restarts += 1
                 self._start()
                 reply = self._ask(request, fds)
@@ -169,13 +170,15 @@ class Forkserver:
             text = ""
         return text or "(no output)"
 
-    def _stop(self) -> None:
-        """Stop this generation: it exits (ending the workers it still has) when its socket closes."""
+    def _stop(self, kill: bool = False) -> None:
+        """Stop this generation: it exits (ending the workers it still has) when its socket closes. One that
+        stopped answering is killed (its workers die with it)."""
         self._sock.close()
         try:
-            self._proc.wait(timeout=10)
+            self._proc.wait(timeout=0 if kill else 10)
         except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
         self._log.close()
 

@@ -22,7 +22,9 @@ import pytest
 from runtime_helpers import database_names, superuser_conninfo
 from skill_factory import make_skill
 
+from fenceproof.corpus import load_corpus
 from fenceproof.leftovers import CLUSTER_PARENTS, CLUSTER_PREFIX, DOC_PREFIX
+from fenceproof.models import ConfigError
 from fenceproof.postgres import PREFIX, Server, open_server
 from fenceproof.procs import OWNER_FILE, alive
 
@@ -329,3 +331,66 @@ def test_next_run_drops_the_databases_of_a_killed_run(tmp_path: Path, own_server
     finally:
         with psycopg.connect(superuser_conninfo(own_server), autocommit=True) as conn:
             conn.execute('DROP DATABASE IF EXISTS "fenceproof_keep_me"')
+
+
+def bad_files(root: Path) -> Path:
+    """A skill with a dangling symlink, two symlinks to each other and a bad byte on line 5 beside a good rule."""
+    make_skill(root, {"asyncio-a.md": "# A\n\n```python\nprint('a ran')\n```\n"})
+    rules = root / "skills" / "python-backend" / "rules"
+    (rules / "asyncio-dangling.md").symlink_to("nowhere.md")
+    (rules / "loop-one.md").symlink_to("loop-two.md")
+    (rules / "loop-two.md").symlink_to("loop-one.md")
+    return rules
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("asyncio-dangling.md", "a symbolic link to nothing"), ("loop-one.md", "symbolic links")],
+    ids=["dangling", "loop"],
+)
+def test_broken_symlinks_are_named(tmp_path: Path, name: str, says: str) -> None:
+    """R5: an error naming the link, not a traceback; the other links are left out so each is seen alone."""
+    rules = bad_files(tmp_path)
+    for other in ("asyncio-dangling.md", "loop-one.md", "loop-two.md"):
+        if other != name and not (name == "loop-one.md" and other == "loop-two.md"):
+            (rules / other).unlink()
+    with pytest.raises(ConfigError) as info:
+        load_corpus(tmp_path)
+    assert info.value.path == f"skills/python-backend/rules/{name}" and info.value.line == 1
+    assert says in str(info.value)
+
+
+def test_a_bad_byte_is_named_at_its_line(tmp_path: Path) -> None:
+    """R6: the line of the byte, not line 1."""
+    make_skill(tmp_path)
+    bad = tmp_path / "skills" / "python-backend" / "rules" / "asyncio-bad.md"
+    bad.write_bytes(b"---\ntitle: x\n---\n# Bad\n\nthis byte \xff is not UTF-8\n")
+    with pytest.raises(ConfigError) as info:
+        load_corpus(tmp_path)
+    assert (info.value.path, info.value.line) == ("skills/python-backend/rules/asyncio-bad.md", 6)
+    assert "not UTF-8" in str(info.value)
+
+
+def test_verifying_one_file_beside_broken_ones(tmp_path: Path) -> None:
+    """R5/R6: broken files elsewhere in the skill neither crash nor fail the verification of another file."""
+    rules = bad_files(tmp_path)
+    (rules / "asyncio-bad.md").write_bytes(b"# Bad\n\nbyte \xff\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "fenceproof.cli", "verify", str(rules / "asyncio-a.md")],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    whole = subprocess.run(
+        [sys.executable, "-m", "fenceproof.cli", "verify"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert whole.returncode == 2 and "Traceback" not in whole.stderr
+    assert "error: skills/python-backend/rules/" in whole.stderr

@@ -54,11 +54,22 @@ def find_repo_root(start: Path | None = None) -> Path:
     raise ConfigError(str(here), 1, f"no {SKILL_DIR}/SKILL.md here or in any parent folder")
 
 
-def relpath(path: Path, root: Path) -> str:
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``, or the path itself for a symlink loop (RuntimeError on 3.11, OSError later)."""
     try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``: as written (a symlink is named, not its target), else resolved."""
+    for candidate in (path.absolute(), _resolve(path)):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def read_frontmatter(text: str, rel: str) -> dict[str, object]:
@@ -122,9 +133,15 @@ def parse_sections(text: str, rel: str) -> list[Section]:
 def load_document(path: Path, root: Path, skill_dir: Path) -> Document:
     rel = relpath(path, root)
     try:
-        text = path.read_text("utf-8")
+        data = path.read_bytes()
+    except OSError as error:  # a dangling symlink, a symlink loop, unreadable
+        what = "a symbolic link to nothing" if path.is_symlink() and error.errno == 2 else error.strerror
+        raise ConfigError(rel, 1, f"cannot read the file: {what}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(rel, 1, f"not UTF-8 text: {error.reason}") from None
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(rel, line, f"not UTF-8 text: {error.reason} (byte {error.start + 1})") from None
     kind = kind_of(relpath(path, skill_dir))
     frontmatter = read_frontmatter(text, rel)
     schema = {"skill": "skill", "rule": "rule", "reference": "page", "checklist": "page", "example": "page"}
@@ -182,11 +199,11 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
             check_json(manifest, root, name)
     files = sorted(skill_dir.rglob("*.md"))
     if paths:
-        wanted = [p.resolve() for p in paths]
+        wanted = [_resolve(p) for p in paths]
         for p in wanted:
             if not p.exists():
                 raise ConfigError(str(p), 1, "no such file or folder")
-        files = [f for f in files if any(f.resolve() == w or w in f.resolve().parents for w in wanted)]
+        files = [f for f in files if any(_resolve(f) == w or w in _resolve(f).parents for w in wanted)]
         if not files:
             raise ConfigError(relpath(wanted[0], root), 1, f"no Markdown files of {SKILL_DIR} here")
     documents = []

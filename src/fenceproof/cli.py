@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,15 +12,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fenceproof import budget
-from fenceproof.corpus import load_corpus
+from fenceproof.corpus import SKILL_DIR, load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document, ServerUnavailable
-from fenceproof.report import REPORT_PATH, render
-from fenceproof.verify import runtime, verify
+from fenceproof.report import REPORT_PATH, ReportError, merge_reports, render
+from fenceproof.verify import Pipeline, parse_shard, runtime, shard
 
 
 def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     corpus = load_corpus(Path.cwd(), [Path(p) for p in args.paths] or None)
-    total = len(corpus.blocks())
+    total = sum(len(d.blocks) for d in shard(corpus.documents, args.shard))
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -33,15 +35,12 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         def advance(document: Document, results: list[BlockResult]) -> None:
             progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
 
-        report = verify(corpus, rt, advance)
-    report.timings["servers_stop_s"] = rt.stop_s  # measured as the `with` block closed them
-    report.timings["wall_s"] += rt.stop_s
+        pipeline = Pipeline(corpus, rt, use_cache=not args.no_cache, jobs=args.jobs)
+        pipeline.run_all(shard(corpus.documents, args.shard), advance)
+    report = pipeline.report()  # after the servers stopped, so their stop time counts
     render(report, out)
-    rows = budget.measure(corpus.skill_dir)
-    out.print(budget.render(rows))
-    report.budget = [
-        {"kind": r.kind, "what": r.rel, "chars": r.chars, "tokens": r.tokens, "limit": r.limit} for r in rows
-    ]
+    for skill in corpus.skill_dirs:
+        out.print(budget.render(budget.measure(skill)))
     report.write(corpus.root / REPORT_PATH)
     if args.report:
         report.write(Path(args.report))
@@ -51,15 +50,72 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fenceproof", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-    verify_cmd = sub.add_parser("verify", help="lint, run and prove every code block of the skill")
-    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: the whole skill)")
+    verify_cmd = sub.add_parser(
+        "verify",
+        help="lint, run and prove every code block of the skill",
+        description=(
+            "Lint, run and prove every fenced code block of the skill folders. The folders are named in the "
+            'repository\'s pyproject.toml as [tool.fenceproof] skills = ["skills/my-skill", ...] (default: '
+            f"{SKILL_DIR}); the repository is the nearest folder at or above the current one that has either."
+        ),
+    )
+    verify_cmd.add_argument(
+        "paths", nargs="*", help="Markdown files or folders (default: every skill folder)"
+    )
     verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
+    verify_cmd.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+        metavar="N",
+        help="verify N documents at once (default: the number of cores)",
+    )
+    verify_cmd.add_argument(
+        "--no-cache", action="store_true", help="run every document, also those whose inputs did not change"
+    )
+    verify_cmd.add_argument(
+        "--shard",
+        metavar="K/N",
+        type=_shard,
+        help="verify only the Kth of N deterministic parts of the corpus",
+    )
+    report_cmd = sub.add_parser("report", help="work with JSON reports (report merge A.json B.json -o FILE)")
+    report_sub = report_cmd.add_subparsers(dest="report_command", required=True)
+    merge_cmd = report_sub.add_parser("merge", help="join the reports of shard runs into one report")
+    merge_cmd.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge_cmd.add_argument("-o", "--output", required=True, metavar="FILE.json")
     # These parse their own arguments (see `fenceproof index --help`, `fenceproof docs --help`).
     sub.add_parser(
         "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
     )
     sub.add_parser("docs", help="build (docs build) or serve (docs serve) the documentation site")
     return top
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _shard(text: str) -> str:
+    try:
+        parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _merge(args: argparse.Namespace, out: Console) -> int:
+    data = merge_reports([Path(p) for p in args.reports])
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    s = data["summary"]
+    out.print(
+        f"merged {len(args.reports)} reports: {s['blocks']} blocks in {s['documents']} documents, {s['failed']} failed"
+    )
+    return 1 if s["failed"] else 0
 
 
 def _delegate(argv: list[str]) -> int | None:
@@ -93,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             return _verify(args, out, err)
-    except (ConfigError, ServerUnavailable) as error:
+        if args.command == "report":
+            return _merge(args, out)
+    except (ConfigError, ServerUnavailable, ReportError) as error:
         err.print(f"error: {error}", markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:

@@ -77,14 +77,14 @@ def eventually(check, seconds: float = 15.0) -> bool:  # type: ignore[no-untyped
 class Run:
     """One ``fenceproof verify`` in a subprocess, marked so that everything it starts can be found."""
 
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.marker = f"FENCEPROOF_HOSTILE_TEST={uuid.uuid4().hex}"
         name, value = self.marker.split("=")
         base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         full_env = {**base, "NO_COLOR": "1", "COLUMNS": "200", name: value, **(env or {})}
         self.root = root
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fenceproof.cli", "verify"],
+            [sys.executable, "-m", "fenceproof.cli", "verify", *args],
             cwd=root,
             env=full_env,
             stdout=subprocess.PIPE,
@@ -183,7 +183,8 @@ with psycopg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""), autocom
 
 def test_block_that_drops_every_other_database(tmp_path: Path) -> None:
     """R1: the run's template goes; the next document still starts (no 30 s hang, no traceback)."""
-    run = Run(skill(tmp_path, DROP_OTHERS))
+    # One document at a time: run in parallel, the other documents' databases go too, and they fail as well.
+    run = Run(skill(tmp_path, DROP_OTHERS), args=("-j", "1"))
     assert_failed_and_named(run, "dropped the run's database fenceproof_")
     assert run.elapsed < 60
 
@@ -198,16 +199,34 @@ def test_block_that_terminates_every_backend(
         server = request.getfixturevalue("own_server")
         before = database_names(server)
         env = {"DATABASE_URL": own_url(server)}
-    run = Run(skill(tmp_path, TERMINATE_ALL), env)
+    run = Run(skill(tmp_path, TERMINATE_ALL), env, args=("-j", "1"))  # as above: parallel ones fail too
     assert_failed_and_named(run, "terminated the engine's own connection to PostgreSQL")
     if source == "env":
         assert {n for n in database_names(server) if n.startswith(PREFIX)} <= before
 
 
 def test_block_that_kills_its_workers_parent(tmp_path: Path) -> None:
-    """R3: the fork server dies; the block fails, named, and the next document runs in a new one."""
+    """R3: the worker's parent (its keeper) dies, and the worker with it; the block fails, named; the other
+    documents, running at the same time from the same fork server, are not touched."""
     run = Run(skill(tmp_path, "import os\nimport signal\n\nos.kill(os.getppid(), signal.SIGKILL)\n"))
-    assert_failed_and_named(run, "parent, the fork server")
+    assert_failed_and_named(run, "parent process")
+
+
+KILL_FORK_SERVER = """\
+import os
+import signal
+from pathlib import Path
+
+keeper = os.getppid()
+server = int(Path(f"/proc/{keeper}/stat").read_text().rsplit(")", 1)[1].split()[1])
+os.kill(server, signal.SIGKILL)
+"""
+
+
+def test_block_that_kills_the_fork_server(tmp_path: Path) -> None:
+    """R3: the fork server itself dies; the block fails, named, and a new fork server serves what follows."""
+    run = Run(skill(tmp_path, KILL_FORK_SERVER), args=("-j", "1"))  # one at a time: all its workers die
+    assert_failed_and_named(run, "parent process")
 
 
 OWN_SESSION = """\

@@ -98,8 +98,11 @@ class Forkserver:
             raise
         self._sock.settimeout(self._answer_timeout_s)
 
-    def spawn(self, cwd: Path, env: dict[str, str], flags: list[str], fds: tuple[int, int, int]) -> int:
-        """Fork a worker with (commands, results, log) as its fds; return its pid.
+    def spawn(
+        self, cwd: Path, env: dict[str, str], flags: list[str], fds: tuple[int, int, int]
+    ) -> tuple[int, int | None]:
+        """Fork a worker with (commands, results, log) as its fds, below a keeper process of its own: return
+        (keeper pid, worker pid or None if it is not known). Kill and wait for the keeper; it ends the worker.
 
         A dead fork server is started again once; ForkserverError if that fails too.
         """
@@ -116,7 +119,7 @@ class Forkserver:
                 reply = self._ask(request, fds)
             pid = int(reply["pid"])
             self._born[pid] = self._generation
-            return pid
+            return pid, reply.get("worker")
 
     def wait(self, pid: int) -> int | None:
         """Reap a worker this server forked (after it was killed): its exit code, or -signal.
@@ -199,39 +202,85 @@ class Forkserver:
         self.close()
 
 
-def _fork_worker(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
-    """Fork the worker; return its pid once it leads a session of its own (so killing its group reaches it)."""
-    commands_fd, result_fd, log_fd = fds
+def _fork_worker(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> tuple[int, int | None]:
+    """Fork a keeper, which forks the worker. Return (keeper pid, worker pid) once the keeper leads a session of
+    its own (so killing its group reaches both) and the worker exists; bounded in time.
+
+    A block that kills its worker's parent kills only its keeper (and so its own worker), not this server and
+    the other documents' workers.
+    """
     server_pid = os.getpid()
     ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid:
+    keeper = os.fork()
+    if keeper:
         os.close(ready_w)
         for fd in fds:
             os.close(fd)
+        worker = None
         try:
-            # The child closes its end right after setsid(); bounded, in case it dies or hangs before that.
-            select.select([ready_r], [], [], SESSION_TIMEOUT_S)
+            if select.select([ready_r], [], [], SESSION_TIMEOUT_S)[0]:
+                with contextlib.suppress(OSError, ValueError):
+                    worker = int(os.read(ready_r, 32) or b"x")
         finally:
             os.close(ready_r)
-        return pid
-    try:  # the child: become the document's worker
+        return keeper, worker
+    try:  # the keeper
         sock.close()
         os.close(ready_r)
         os.setsid()
+        die_with_parent(server_pid)
+        become_subreaper()
+        worker = os.fork()
+        if worker == 0:
+            os.close(ready_w)
+            _become_worker(request, fds, keeper=os.getppid())
+        for fd in fds:
+            os.close(fd)
+        os.write(ready_w, str(worker).encode())
         os.close(ready_w)
+        _keep(worker)
+    except BaseException:  # noqa: B036 (nothing may escape a forked child)
+        traceback.print_exc()
+    finally:
+        os._exit(70)
+
+
+def _become_worker(request: dict[str, Any], fds: list[int], keeper: int) -> NoReturn:
+    commands_fd, result_fd, log_fd = fds
+    try:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
-        die_with_parent(server_pid)
+        die_with_parent(keeper)
         serve(commands_fd, result_fd, request["flags"])
     except BaseException:  # noqa: B036 (nothing may escape a forked child)
         traceback.print_exc()
     finally:
         os._exit(70)
+
+
+def _keep(worker: int) -> NoReturn:
+    """Wait for the worker (reaping what is re-parented here meanwhile), end what it left, exit as it did."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(70)
+        if pid == worker:
+            break
+    for pid in children(os.getpid()):
+        kill_tree(pid)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:  # die of the same signal, so the fork server reports it
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
 
 
 def _wait(pid: int, workers: set[int]) -> int | None:
@@ -286,9 +335,9 @@ def main(argv: list[str]) -> NoReturn:
                 break  # the parent closed its end (or died)
             request = json.loads(data)
             if request["op"] == "spawn":
-                pid = _fork_worker(sock, request, fds)
+                pid, worker = _fork_worker(sock, request, fds)
                 workers.add(pid)
-                reply: dict[str, Any] = {"pid": pid}
+                reply: dict[str, Any] = {"pid": pid, "worker": worker}
             elif request["op"] == "wait":
                 reply = {"returncode": _wait(int(request["pid"]), workers)}
             else:

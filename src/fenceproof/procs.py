@@ -72,6 +72,19 @@ def alive(pid: int) -> bool:
     return bool(fields) and fields[0] not in ("Z", "X")
 
 
+def killed(pid: int) -> bool:
+    """Whether ``pid`` is gone, a zombie, or has a SIGKILL pending (it will be gone in a moment)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip()[:1] in ("Z", "X"):
+        return True
+    pending = int(fields.get("SigPnd", "0").strip(), 16) | int(fields.get("ShdPnd", "0").strip(), 16)
+    return bool(pending & (1 << (signal.SIGKILL - 1)))
+
+
 def _parents() -> dict[int, int]:
     out = {}
     for entry in os.listdir("/proc"):

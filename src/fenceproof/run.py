@@ -28,7 +28,7 @@ from fenceproof.forkserver import Forkserver, ForkserverError
 from fenceproof.leftovers import DOC_PREFIX
 from fenceproof.models import Block, RunRecord
 from fenceproof.postgres import Server
-from fenceproof.procs import alive, descendants, kill_tree, marked, process_info, write_owner
+from fenceproof.procs import alive, descendants, kill_tree, killed, marked, process_info, write_owner
 
 READY_TIMEOUT_S = 60.0  # interpreter start plus imports (SQLAlchemy when counting queries), on a busy machine
 LEAK_SETTLE_S = 0.3  # a just-closed connection's backend can linger in pg_stat_activity for a moment
@@ -65,6 +65,7 @@ class _Worker:
         self.pid = pid
         self.marker = marker  # NAME=value in the environment of the worker and of whatever its blocks start
         self.forked_by: Forkserver | None = None
+        self.worker_pid: int | None = pid  # forked: the worker below the keeper process ``pid``
         self._commands = commands_fd
         self._results = results_fd
         self._buffer = b""
@@ -101,10 +102,13 @@ class _Worker:
     def death(self) -> str:
         """How the worker ended, with the end of what it wrote to stdout/stderr."""
         orphaned = self.parent_died()
+        deadline = time.monotonic() + 2  # a forked worker's keeper exits by itself, as the worker did
+        while self.forked_by is not None and alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.end()
         code = self._returncode
         if orphaned:
-            how = "was killed with its parent, the fork server (started again for what follows)"
+            how = "was killed with its parent process"
         elif code is None:
             how = "ended"
         elif code < 0:
@@ -118,12 +122,17 @@ class _Worker:
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
 
     def parent_died(self) -> bool:
-        """Whether the fork server that forked this (still running) worker has died."""
-        return self.forked_by is not None and not self._ended and not self.forked_by.forked_alive(self.pid)
+        """Whether the parent of this (still running) forked worker, its keeper, or their fork server died."""
+        if self.forked_by is None or self._ended:
+            return False
+        return killed(self.pid) or not self.forked_by.forked_alive(self.pid)
 
     def leftovers(self) -> list[tuple[int, float, str]]:
         """Processes still running that the worker's blocks started: (pid, start as epoch seconds, command)."""
-        pids = {*descendants(self.pid), *(marked(self.marker) if self.marker else [])} - {self.pid}
+        pids = {*descendants(self.pid), *(marked(self.marker) if self.marker else [])} - {
+            self.pid,
+            self.worker_pid,
+        }
         return sorted(info for pid in pids if alive(pid) and (info := process_info(pid)) is not None)
 
     def end(self) -> None:
@@ -153,10 +162,10 @@ def _start_worker(
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     ours = (commands_w, results_r)
     try:
-        pid = None
+        pid = worker_pid = None
         if forkserver is not None:
             try:
-                pid = forkserver.spawn(scratch, env, flags, (commands_r, results_w, log_fd))
+                pid, worker_pid = forkserver.spawn(scratch, env, flags, (commands_r, results_w, log_fd))
                 reap: Callable[[], int | None] = functools.partial(forkserver.wait, pid)
             except ForkserverError:
                 pid = None  # it died and could not be started again: start this worker fresh
@@ -180,7 +189,8 @@ def _start_worker(
                 pass_fds=(commands_r, results_w),
                 start_new_session=True,  # its own process group: killed as a whole, deaf to our Ctrl-C
             )
-            pid, reap = proc.pid, functools.partial(proc.wait, timeout=10)
+            pid = worker_pid = proc.pid
+            reap = functools.partial(proc.wait, timeout=10)
     except BaseException:
         for fd in ours:
             os.close(fd)
@@ -189,6 +199,7 @@ def _start_worker(
         for fd in (commands_r, results_w, log_fd):
             os.close(fd)  # only the worker holds these: its death is our end-of-file
     worker = _Worker(pid, commands_w, results_r, log, reap, f"{MARKER}={env[MARKER]}")
+    worker.worker_pid = worker_pid
     if forkserver is not None and forkserver.forked_alive(pid):
         worker.forked_by = forkserver
     return worker
@@ -270,9 +281,7 @@ def run_document(
             records[block.line] = _run_one(worker, block, command, default_timeout)
             problems = server.damage()  # what the block did to the run itself: named, and the document ends
             if worker.parent_died():
-                problems.append(
-                    "killed its worker's parent, the fork server (started again for what follows)"
-                )
+                problems.append("killed its worker's parent process")
             if problems:
                 record = records[block.line]
                 record.status = "error"

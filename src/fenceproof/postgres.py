@@ -384,6 +384,8 @@ class _Cluster:
                 options = (
                     f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
                     " -c synchronous_commit=off -c full_page_writes=off"
+                    # Dynamic shared memory in the data directory: a killed cluster leaves none in /dev/shm.
+                    " -c dynamic_shared_memory_type=mmap"
                 )
                 # A session of its own: a Ctrl-C at the terminal must not shut the cluster down under us.
                 result = self._pg(

@@ -413,3 +413,21 @@ def test_verifying_one_file_beside_broken_ones(tmp_path: Path) -> None:
     )
     assert whole.returncode == 2 and "Traceback" not in whole.stderr
     assert "error: skills/python-backend/rules/" in whole.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("# A\n\n<!--\n```python\nprint(1)\n```\n-->\n", 13),
+        ("# A\n<div>\n```python\nprint(1)\n```\n</div>\n", 12),
+        ("# A\n\nText:\n\n    ```python\n    print(1)\n    ```\n", 14),
+    ],
+    ids=["html-comment", "html-block", "indented"],
+)
+def test_no_fence_disappears_silently(tmp_path: Path, body: str, line: int) -> None:
+    """A fence the parser does not see is an error at its line, not a block that is never run or shown."""
+    make_skill(tmp_path, {"asyncio-a.md": body})
+    with pytest.raises(ConfigError) as info:
+        load_corpus(tmp_path)
+    assert (info.value.path, info.value.line) == ("skills/python-backend/rules/asyncio-a.md", line)
+    assert "does not take as one" in info.value.message

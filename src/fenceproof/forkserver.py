@@ -2,9 +2,12 @@
 
 Importing SQLAlchemy, asyncpg, FastAPI and pydantic takes a second or more per fresh interpreter; a fork takes a
 few milliseconds. The fork server (``python -m fenceproof.forkserver SOCK_FD MODULE...``) imports the
-modules once, never runs a block itself, and forks one child per document; each child is a worker exactly as
-``python -m fenceproof.worker`` would be (own session and process group, the document's cwd and environment),
-so documents still share nothing. Not seen by blocks: warnings emitted while those modules were imported.
+modules once, never runs a block itself, and forks one keeper per document, which forks the document's worker:
+a worker exactly as ``python -m fenceproof.worker`` would be (the document's cwd and environment; the keeper's
+session and process group), so documents still share nothing. The keeper only waits: a block that kills its
+worker's parent kills its keeper and its own worker, not the fork server with every other document's worker.
+The server and each keeper are subreapers, so what a block starts as a daemon stays below them and is ended.
+Not seen by blocks: warnings emitted while those modules were imported.
 """
 
 from __future__ import annotations

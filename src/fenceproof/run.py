@@ -1,9 +1,12 @@
 """Run one Markdown document's blocks in a worker process against a fresh database of its own.
 
-The parent (this module) creates the database, starts ``python -m fenceproof.worker`` in its own process group
-and scratch directory, sends it one block at a time and waits for each answer no longer than the block's
-timeout. After the last block it lists the connections still open on the database (leaks), then kills the
-worker's process group, drops the database and removes the scratch directory, whatever happened.
+The parent (this module) creates the database, starts ``python -m fenceproof.worker`` (or has the fork server
+fork one) in its own session and scratch directory, sends it one block at a time and waits for each answer no
+longer than the block's timeout. After each block it checks what the block did to the run itself (the engine's
+connection terminated, the run's databases dropped, the worker's parent killed: the block fails, named). After
+the last block it lists the connections still open on the database (leaks) and the processes the blocks left
+running (they fail the block that started them), then kills the worker with everything below it or carrying its
+environment marker, drops the database and removes the scratch directory, whatever happened.
 """
 
 from __future__ import annotations

@@ -452,3 +452,20 @@ def eventually(check, seconds: float = 5.0) -> bool:  # type: ignore[no-untyped-
     while not check() and time.monotonic() < deadline:
         time.sleep(0.02)
     return bool(check())
+
+
+def test_a_daemon_ends_with_its_worker_even_when_the_worker_exits_first(run_both, tmp_path: Path) -> None:
+    """Own session, no environment marker, its worker gone: its keeper (a subreaper) still ends it."""
+    pids = tmp_path / "pids.txt"
+    code = (
+        "import os, subprocess\n"
+        "child = subprocess.Popen(['sleep', '300'], start_new_session=True, env={})\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "os._exit(0)\n"
+    )
+    result = run_both([block(1, code), block(9, "print('never')\n")])
+    assert result.records[1].status == "error"
+    assert "exited with code 0" in (result.records[1].exc_text or "")
+    assert result.records[9].status == "not-run"
+    worker_pid, child_pid = (int(p) for p in pids.read_text().split())
+    assert gone_soon(worker_pid) and gone_soon(child_pid)

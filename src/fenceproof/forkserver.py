@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
-from fenceproof.procs import become_subreaper, children, die_with_parent, kill_tree
+from fenceproof.procs import become_subreaper, children, die_with_parent, keep, kill_tree
 from fenceproof.worker import serve
 
 # Imported once by the fork server when installed; a missing or failing one is skipped.
@@ -241,7 +241,7 @@ def _fork_worker(sock: socket.socket, request: dict[str, Any], fds: list[int]) -
             os.close(fd)
         os.write(ready_w, str(worker).encode())
         os.close(ready_w)
-        _keep(worker)
+        keep(worker)
     except BaseException:  # noqa: B036 (nothing may escape a forked child)
         traceback.print_exc()
     finally:
@@ -263,27 +263,6 @@ def _become_worker(request: dict[str, Any], fds: list[int], keeper: int) -> NoRe
         traceback.print_exc()
     finally:
         os._exit(70)
-
-
-def _keep(worker: int) -> NoReturn:
-    """Wait for the worker (reaping what is re-parented here meanwhile), end what it left, exit as it did."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(70)
-        if pid == worker:
-            break
-    for pid in children(os.getpid()):
-        kill_tree(pid)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:  # die of the same signal, so the fork server reports it
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    os._exit(code)
 
 
 def _wait(pid: int, workers: set[int]) -> int | None:

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import NoReturn
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -152,6 +153,28 @@ def kill_tree(pid: int, marker: str | None = None) -> None:
     _signal(sorted(stopped | {pid}), signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def keep(worker: int) -> NoReturn:
+    """The keeper of a worker (its parent, a subreaper): wait for it, reaping what is re-parented here meanwhile;
+    then end what it left and exit as it did (the same code, or killed by the same signal)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(70)
+        if pid == worker:
+            break
+    for pid in children(os.getpid()):
+        kill_tree(pid)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:  # die of the same signal, so the fork server reports it
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
 
 
 def owner_line() -> str:

@@ -104,14 +104,14 @@ class _Worker:
 
     def death(self) -> str:
         """How the worker ended, with the end of what it wrote to stdout/stderr."""
-        orphaned = self.parent_died()
-        deadline = time.monotonic() + 2  # a forked worker's keeper exits by itself, as the worker did
-        while self.forked_by is not None and alive(self.pid) and time.monotonic() < deadline:
+        orphaned = self.forked_by is not None and not self.forked_by.forked_alive(self.pid)
+        deadline = time.monotonic() + 2  # the worker's keeper exits by itself, as the worker did
+        while alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         self.end()
         code = self._returncode
         if orphaned:
-            how = "was killed with its parent process"
+            how = "was killed with the fork server (its parent's parent)"
         elif code is None:
             how = "ended"
         elif code < 0:
@@ -125,10 +125,10 @@ class _Worker:
         return f"the worker process {how}" + (f"; its output ended with:\n{tail}" if tail else "")
 
     def parent_died(self) -> bool:
-        """Whether the parent of this (still running) forked worker, its keeper, or their fork server died."""
-        if self.forked_by is None or self._ended:
+        """After an answer: whether the worker's parent (its keeper) or their fork server died (or is dying)."""
+        if self._ended:
             return False
-        return killed(self.pid) or not self.forked_by.forked_alive(self.pid)
+        return killed(self.pid) or (self.forked_by is not None and not self.forked_by.forked_alive(self.pid))
 
     def leftovers(self) -> list[tuple[int, float, str]]:
         """Processes still running that the worker's blocks started: (pid, start as epoch seconds, command)."""
@@ -276,6 +276,7 @@ def run_document(
             ready = None
         if ready is None:
             raise RuntimeError(f"the worker did not start: {worker.death()}")
+        worker.worker_pid = ready.get("pid", worker.worker_pid)  # below its keeper, which is ``worker.pid``
         setup_s = time.perf_counter() - t0
         seen: dict[
             tuple[int, float], int

@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fenceproof.procs import become_subreaper, die_with_parent
+from fenceproof.procs import become_subreaper, die_with_parent, keep
 
 STDOUT_LIMIT = 4096
 TRACEBACK_LIMIT = 6000
@@ -260,9 +260,20 @@ def limit_memory(limit: int | None) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql]``."""
+    """``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql] [memory=MiB]``.
+
+    This process stays as the worker's keeper (as a forked worker's is): a subreaper that only waits, so what a
+    block leaves behind, even as a daemon, is ended when the worker ends.
+    """
     die_with_parent(int(argv[2]))
-    serve(int(argv[0]), int(argv[1]), argv[3:])
+    become_subreaper()
+    worker = os.fork()
+    if worker == 0:
+        die_with_parent(int(os.getppid()))
+        serve(int(argv[0]), int(argv[1]), argv[3:])
+    for fd in (int(argv[0]), int(argv[1])):
+        os.close(fd)  # only the worker holds them: its death is the parent's end-of-file
+    keep(worker)
 
 
 if __name__ == "__main__":

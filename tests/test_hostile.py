@@ -431,4 +431,4 @@ def test_no_fence_disappears_silently(tmp_path: Path, body: str, line: int) -> N
     with pytest.raises(ConfigError) as info:
         load_corpus(tmp_path)
     assert (info.value.path, info.value.line) == ("skills/python-backend/rules/asyncio-a.md", line)
-    assert "does not take as one" in info.value.message
+    assert "not read as a code block" in info.value.message

@@ -53,7 +53,7 @@ def test_cost_table_matches_the_measured_skill() -> None:
         "`name` + `description`": span("always-on"),
         "`SKILL.md` body": span("skill body"),
         "one rule": span("rule"),
-        "a reference, the checklist, the example": span("reference", "checklist", "example"),
+        "a reference, a checklist, the example": span("reference", "checklist", "example"),
     }
     assert set(expected) <= set(rows), f"rows of the README's cost table: {sorted(rows)}"
     for name, chars in expected.items():

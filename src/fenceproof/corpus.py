@@ -13,7 +13,6 @@ import yaml
 from fenceproof.blocks import extract, frontmatter_lines
 from fenceproof.models import Block, ConfigError, Document
 from fenceproof.schemas import check
-from fenceproof.strays import check_no_stray_fences
 
 SKILL_DIR = "skills/python-backend"  # the default skill folder, when pyproject.toml names none
 _SECTION = re.compile(r"^## ([a-z][a-z0-9-]*): (.+?)\s*$")
@@ -189,9 +188,7 @@ def load_document(path: Path, root: Path, skill_dir: Path, structured: bool = Tr
         if not frontmatter:
             raise ConfigError(rel, 1, "no frontmatter: the file must start with a --- YAML block")
         check(schema[kind], frontmatter, rel, 2, "frontmatter")
-    blocks = extract(text, path, rel)
-    check_no_stray_fences(text, blocks, rel)
-    return Document(path=path, rel=rel, kind=kind, frontmatter=frontmatter, blocks=blocks)
+    return Document(path=path, rel=rel, kind=kind, frontmatter=frontmatter, blocks=extract(text, path, rel))
 
 
 def _check_skill(document: Document, skill_dir: Path) -> None:

@@ -123,7 +123,7 @@ class Server:
         env = {**os.environ, "FENCEPROOF_WATCH_CONNINFO": make_conninfo(**self._params)}
         cluster = str(self._cluster.dir) if self._cluster is not None else "-"
         return subprocess.Popen(
-            [sys.executable, "-P", "-m", "fenceproof.leftovers", cluster, owner_line(), self.run_id],
+            [sys.executable, "-P", "-m", "fenceproof.leftovers", cluster, owner_line().strip(), self.run_id],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

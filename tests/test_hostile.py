@@ -7,11 +7,14 @@ directory it made may be left, and no database of it may be left on the server.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from runtime_helpers import database_names, superuser_conninfo
 from skill_factory import make_skill
 
 from fenceproof.corpus import load_corpus
-from fenceproof.leftovers import CLUSTER_PARENTS, CLUSTER_PREFIX, DOC_PREFIX
+from fenceproof.leftovers import CLUSTER_PARENT_ENV, CLUSTER_PARENTS, CLUSTER_PREFIX, DOC_PREFIX
 from fenceproof.models import ConfigError
 from fenceproof.postgres import PREFIX, Server, open_server
 from fenceproof.procs import OWNER_FILE, alive
@@ -48,12 +51,12 @@ def processes_with(env_marker: str) -> list[tuple[int, str]]:
     return found
 
 
-def dirs_owned_by(pid: int) -> list[Path]:
-    import glob
-    import tempfile
-
-    patterns = [f"{parent}/{CLUSTER_PREFIX}*" for parent in CLUSTER_PARENTS]
-    patterns.append(f"{tempfile.gettempdir()}/{DOC_PREFIX}*")
+def dirs_owned_by(pid: int, env: dict[str, str] | None = None) -> list[Path]:
+    """Clusters and scratch folders whose owner file names ``pid``, where a run with ``env`` makes them."""
+    env = env or {}
+    parents = [env[CLUSTER_PARENT_ENV]] if env.get(CLUSTER_PARENT_ENV) else list(CLUSTER_PARENTS)
+    patterns = [f"{parent}/{CLUSTER_PREFIX}*" for parent in parents]
+    patterns.append(f"{env.get('TMPDIR') or tempfile.gettempdir()}/{DOC_PREFIX}*")
     out = []
     for pattern in patterns:
         for d in glob.glob(pattern):
@@ -83,6 +86,7 @@ class Run:
         base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         full_env = {**base, "NO_COLOR": "1", "COLUMNS": "200", name: value, **(env or {})}
         self.root = root
+        self.env = env or {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fenceproof.cli", "verify", *args],
             cwd=root,
@@ -110,7 +114,7 @@ class Run:
     def postmasters(self) -> list[int]:
         """The postmaster pids of the clusters this run made (the postmaster does not carry the marker)."""
         pids = []
-        for d in dirs_owned_by(self.proc.pid):
+        for d in dirs_owned_by(self.proc.pid, self.env):
             try:
                 pids.append(int((d / "data" / "postmaster.pid").read_text().split()[0]))
             except (OSError, IndexError, ValueError):
@@ -119,7 +123,8 @@ class Run:
 
     def assert_nothing_left(self, postmasters: list[int] = ()) -> None:  # type: ignore[assignment]
         assert eventually(lambda: not processes_with(self.marker)), processes_with(self.marker)
-        assert eventually(lambda: not dirs_owned_by(self.proc.pid)), dirs_owned_by(self.proc.pid)
+        left = lambda: dirs_owned_by(self.proc.pid, self.env)  # noqa: E731
+        assert eventually(lambda: not left()), left()
         assert eventually(lambda: not any(alive(pid) for pid in postmasters)), postmasters
 
 
@@ -308,15 +313,29 @@ def test_killed_run_leaves_nothing_for_long(
     assert eventually(lambda: {n for n in database_names(server) if n.startswith(PREFIX)} <= before)
 
 
-def test_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+@pytest.fixture
+def private_places() -> Iterator[dict[str, str]]:
+    """Folders of their own for clusters and scratch folders: other runs on this machine sweep the usual ones,
+    and would remove a killed run's leftovers before the run under test does."""
+    made = []
+    for parent in ("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp", "/tmp"):
+        folder = Path(tempfile.mkdtemp(prefix="fenceproof-test-", dir=parent))
+        folder.chmod(0o711)  # the postgres user reaches its cluster inside
+        made.append(folder)
+    yield {CLUSTER_PARENT_ENV: str(made[0]), "TMPDIR": str(made[1])}
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_next_run_removes_what_a_killed_run_left(tmp_path: Path, private_places: dict[str, str]) -> None:
     """R4: when the watchdog is killed too, the postmaster and the cluster stay, until the next run."""
-    run = start_and_kill(tmp_path, watchdog_too=True)
+    run = start_and_kill(tmp_path, private_places, watchdog_too=True)
     time.sleep(1)
-    left = dirs_owned_by(run.proc.pid)
+    left = dirs_owned_by(run.proc.pid, private_places)
     assert any(CLUSTER_PREFIX in d.name for d in left)
     assert [alive(pid) for pid in run.postmasters_at_kill] == [True]
     make_skill(tmp_path / "next", {"asyncio-a.md": "# A\n\n```python\nprint(1)\n```\n"})
-    after = Run(tmp_path / "next")
+    after = Run(tmp_path / "next", private_places)
     assert after.finish() == 0, after.stdout + after.stderr
     for d in left:
         assert str(d) in after.stderr
@@ -326,7 +345,9 @@ def test_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     after.assert_nothing_left()
 
 
-def test_next_run_drops_the_databases_of_a_killed_run(tmp_path: Path, own_server: Server) -> None:
+def test_next_run_drops_the_databases_of_a_killed_run(
+    tmp_path: Path, own_server: Server, private_places: dict[str, str]
+) -> None:
     """R4 with DATABASE_URL: only fenceproof_<run id>_* databases whose run is gone, never anything else."""
     url = own_url(own_server)
     live = own_server.create_template()  # a database of a live run
@@ -334,12 +355,12 @@ def test_next_run_drops_the_databases_of_a_killed_run(tmp_path: Path, own_server
         conn.execute('CREATE DATABASE "fenceproof_keep_me"')  # not a name a run makes
     try:
         before = database_names(own_server)
-        run = start_and_kill(tmp_path, {"DATABASE_URL": url}, watchdog_too=True)
+        run = start_and_kill(tmp_path, {"DATABASE_URL": url, **private_places}, watchdog_too=True)
         assert eventually(lambda: not processes_with(run.marker))
         stale = {n for n in database_names(own_server) - before if n.startswith(PREFIX)}
         assert stale, "a killed run leaves its databases on a DATABASE_URL server"
         make_skill(tmp_path / "next", {"asyncio-a.md": "# A\n\n```python\nprint(1)\n```\n"})
-        after = Run(tmp_path / "next", {"DATABASE_URL": url})
+        after = Run(tmp_path / "next", {"DATABASE_URL": url, **private_places})
         assert after.finish() == 0, after.stdout + after.stderr
         for name in stale:
             assert f"database {name}" in after.stderr

@@ -25,6 +25,7 @@ from fenceproof.procs import OWNER_FILE, alive, owner_gone
 CLUSTER_PREFIX = "fenceproof-pg-"
 DOC_PREFIX = "fenceproof-doc-"
 CLUSTER_PARENTS = ("/dev/shm", "/tmp")  # noqa: S108 (where postgres.py makes clusters)
+CLUSTER_PARENT_ENV = "FENCEPROOF_CLUSTER_PARENT"  # another folder for the throwaway clusters
 
 
 def remove_cluster(directory: Path) -> None:
@@ -51,9 +52,14 @@ def _command(pid: int) -> str:
         return ""
 
 
+def cluster_parents() -> tuple[str, ...]:
+    chosen = os.environ.get(CLUSTER_PARENT_ENV)
+    return (chosen,) if chosen else CLUSTER_PARENTS
+
+
 def _candidates() -> list[tuple[str, Path]]:
     found = [
-        ("cluster", Path(p)) for parent in CLUSTER_PARENTS for p in glob.glob(f"{parent}/{CLUSTER_PREFIX}*")
+        ("cluster", Path(p)) for parent in cluster_parents() for p in glob.glob(f"{parent}/{CLUSTER_PREFIX}*")
     ]
     found += [("scratch folder", Path(p)) for p in glob.glob(f"{tempfile.gettempdir()}/{DOC_PREFIX}*")]
     return found

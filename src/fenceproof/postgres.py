@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
-from fenceproof.leftovers import CLUSTER_PREFIX, sweep
+from fenceproof.leftovers import CLUSTER_PARENT_ENV, CLUSTER_PREFIX, sweep
 from fenceproof.models import ServerUnavailable
 from fenceproof.procs import owner_line, write_owner
 
@@ -443,7 +443,9 @@ def _lock_key(run_id: str) -> int:
 def _cluster_parent() -> str:
     """Where the throwaway cluster lives: tmpfs when there is one (creating a database makes ~900 files; on a
     busy disk that took 0.3 s instead of 15 ms), else /tmp, which the postgres user can reach (unlike a $TMPDIR
-    under /root)."""
+    under /root). FENCEPROOF_CLUSTER_PARENT names another folder (one the postgres user can reach)."""
+    if os.environ.get(CLUSTER_PARENT_ENV):
+        return os.environ[CLUSTER_PARENT_ENV]
     shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, unpredictable directory in it)
     if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
         stat = os.statvfs(shm)

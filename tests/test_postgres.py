@@ -175,3 +175,34 @@ def test_signal_handlers_only_while_open(pg_server: Server) -> None:
         check=True,
     ).stdout.split()
     assert out == ["0", "_on_signal", "0"]  # SIG_DFL, ours, SIG_DFL again
+
+
+def test_admin_connection_survives_being_terminated(pg_server: Server) -> None:
+    """R2: a block may terminate every backend; the next statement reconnects, and the damage is reported."""
+    app = f"fenceproof-{pg_server.run_id}"
+    with psycopg.connect(superuser_conninfo(pg_server), autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+            (app,),
+        ).fetchone()
+    assert killed == (1,)
+    name = pg_server.create_database()
+    assert name in database_names(pg_server)
+    assert pg_server.damage() == ["terminated the engine's own connection to PostgreSQL"]
+    assert pg_server.damage() == []  # reported once
+    with psycopg.connect(superuser_conninfo(pg_server), autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,)
+        ).fetchone() == (1,)
+        conn.execute(f'DROP DATABASE "{name}"')  # dropped behind its back
+    assert pg_server.damage() == [f"dropped the run's database {name}"]
+    assert name not in pg_server.created
+
+
+def test_a_dropped_template_is_made_again(pg_server: Server) -> None:
+    tpl = pg_server.create_template()
+    with psycopg.connect(superuser_conninfo(pg_server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{tpl}" WITH (FORCE)')
+    assert pg_server.damage() == [f"dropped the run's database {tpl}"]
+    assert tpl in database_names(pg_server) and pg_server.create_template() == tpl
+    pg_server.drop_database(pg_server.create_database(tpl))

@@ -15,6 +15,7 @@ from runtime_helpers import DOC_REL, block, database_names
 from fenceproof.forkserver import Forkserver
 from fenceproof.models import Block
 from fenceproof.postgres import PREFIX, Server
+from fenceproof.procs import children
 from fenceproof.run import DocumentRun, run_document
 from fenceproof.upstream import Upstream
 
@@ -334,7 +335,10 @@ def test_environment_and_nothing_left_behind(run_both, upstream: Upstream) -> No
         "print(os.environ['DATABASE_URL'].startswith('postgresql+asyncpg://'))\n"
     )
     result = run_both([block(1, code)])
-    assert result.records[1].status == "ok", result.records[1].traceback
+    # The block ran, but the process it started outlived the document: that fails it, and it is ended.
+    assert result.records[1].status == "error", result.records[1].traceback
+    assert "left 1 process(es) running at the end of the document" in (result.records[1].exc_text or "")
+    assert "(sleep 300)" in (result.records[1].exc_text or "")
     first, item, url_ok = result.records[1].stdout.splitlines()
     worker_pid, child_pid, cwd, on_path = first.split()
     assert (item, url_ok, on_path) == ("item-7", "True", "True")
@@ -410,3 +414,58 @@ def test_documents_share_nothing(run_both) -> None:
 def test_argv_is_empty_for_main_guards(run_both) -> None:
     code = "import argparse, sys\nargs = argparse.ArgumentParser().parse_args()\nprint(len(sys.argv))\n"
     assert run_both([block(1, code)]).records[1].stdout == "1\n"
+
+
+def test_a_failure_right_after_the_fork_ends_the_worker_at_once(
+    pg_server: Server, upstream: Upstream, forkserver: Forkserver
+) -> None:
+    """R1: the worker is ended before it has even started (the database cannot be made): no hang, no leftover."""
+    started = time.monotonic()
+    result = run_document(
+        [block(1, "x = 1\n")], pg_server, "fenceproof_missing", upstream.url, forkserver=forkserver
+    )
+    assert time.monotonic() - started < 10
+    assert result.records[1].status == "error"
+    assert "not created by this run" in (result.records[1].exc_text or "")
+    assert eventually(lambda: children(forkserver._proc.pid) == [])
+    again = run_document([block(1, "print('ok')\n")], pg_server, None, upstream.url, forkserver=forkserver)
+    assert again.records[1].stdout == "ok\n"
+
+
+def test_a_stuck_fork_server_is_replaced(pg_server: Server, template: str, upstream: Upstream) -> None:
+    """R1/R3: a fork server that stops answering (here: stopped) is killed and started again, within bounds."""
+    with Forkserver(answer_timeout_s=2) as fork:
+        stuck = fork._proc.pid
+        os.kill(stuck, signal.SIGSTOP)
+        started = time.monotonic()
+        result = run_document([block(1, "print('ok')\n")], pg_server, template, upstream.url, forkserver=fork)
+        assert result.records[1].stdout == "ok\n", result.records[1]
+        assert time.monotonic() - started < 15
+        assert fork.restarts == 1 and gone_soon(stuck)
+        os.kill(fork._proc.pid, signal.SIGKILL)  # dead this time: the next document gets a new one
+        result = run_document([block(1, "print('ok')\n")], pg_server, template, upstream.url, forkserver=fork)
+        assert result.records[1].stdout == "ok\n" and fork.restarts == 2
+
+
+def eventually(check, seconds: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(check())
+
+
+def test_a_daemon_ends_with_its_worker_even_when_the_worker_exits_first(run_both, tmp_path: Path) -> None:
+    """Own session, no environment marker, its worker gone: its keeper (a subreaper) still ends it."""
+    pids = tmp_path / "pids.txt"
+    code = (
+        "import os, subprocess\n"
+        "child = subprocess.Popen(['sleep', '300'], start_new_session=True, env={})\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "os._exit(0)\n"
+    )
+    result = run_both([block(1, code), block(9, "print('never')\n")])
+    assert result.records[1].status == "error"
+    assert "exited with code 0" in (result.records[1].exc_text or "")
+    assert result.records[9].status == "not-run"
+    worker_pid, child_pid = (int(p) for p in pids.read_text().split())
+    assert gone_soon(worker_pid) and gone_soon(child_pid)

@@ -60,7 +60,7 @@ def markdown_body(text: str) -> str:
 
 
 def _file_row(kind: str, skill_dir: Path, path: Path, limit: int | None = None) -> BudgetRow:
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8", errors="replace")  # bad bytes: verify names their line
     return BudgetRow(kind, path.relative_to(skill_dir).as_posix(), len(text), len(text.splitlines()), limit)
 
 
@@ -77,7 +77,8 @@ def measure(skill_dir: Path) -> list[BudgetRow]:
     ]
     if (skill_dir / AGENTS_INDEX).is_file():
         rows.append(_file_row("always-on index", skill_dir, skill_dir / AGENTS_INDEX, AGENTS_INDEX_MAX_CHARS))
-    rows += [_file_row("rule", skill_dir, p, RULE_MAX_CHARS) for p in rule_files(skill_dir)]
+    # Unreadable files (a dangling symlink, a loop) cost nothing; verify reports them as errors.
+    rows += [_file_row("rule", skill_dir, p, RULE_MAX_CHARS) for p in rule_files(skill_dir) if p.is_file()]
     for folder in ON_DEMAND_DIRS:
         files = sorted(
             p for p in (skill_dir / folder).glob("*") if p.is_file() and not p.name.startswith(".")

@@ -97,11 +97,22 @@ def find_repo_root(start: Path | None = None) -> Path:
     )
 
 
-def relpath(path: Path, root: Path) -> str:
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``, or the path itself for a symlink loop (RuntimeError on 3.11, OSError later)."""
     try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``: as written (a symlink is named, not its target), else resolved."""
+    for candidate in (path.absolute(), _resolve(path)):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def read_frontmatter(text: str, rel: str) -> dict[str, object]:
@@ -169,9 +180,15 @@ def parse_sections(text: str, rel: str) -> list[Section]:
 def load_document(path: Path, root: Path, skill_dir: Path, structured: bool = True) -> Document:
     rel = relpath(path, root)
     try:
-        text = path.read_text("utf-8")
+        data = path.read_bytes()
+    except OSError as error:  # a dangling symlink, a symlink loop, unreadable
+        what = "a symbolic link to nothing" if path.is_symlink() and error.errno == 2 else error.strerror
+        raise ConfigError(rel, 1, f"cannot read the file: {what}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(rel, 1, f"not UTF-8 text: {error.reason}") from None
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(rel, line, f"not UTF-8 text: {error.reason} (byte {error.start + 1})") from None
     kind = kind_of(relpath(path, skill_dir), structured)
     frontmatter = read_frontmatter(text, rel)
     schema = {"skill": "skill", "rule": "rule", "reference": "page", "checklist": "page", "example": "page"}
@@ -237,7 +254,7 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
     for manifest, schema in PLUGIN_MANIFESTS:  # where the repository ships them
         if (root / manifest).exists():
             check_json(root / manifest, root, schema)
-    wanted = [p.resolve() for p in paths or []]
+    wanted = [_resolve(p) for p in paths or []]
     for p in wanted:
         if not p.exists():
             raise ConfigError(str(p), 1, "no such file or folder")
@@ -247,7 +264,7 @@ def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Co
         sections, files = _load_skill(root, skill_dir)
         first_sections = sections if first_sections is None else first_sections
         if wanted:
-            files = [f for f in files if any(f.resolve() == w or w in f.resolve().parents for w in wanted)]
+            files = [f for f in files if any(_resolve(f) == w or w in _resolve(f).parents for w in wanted)]
         for path in files:
             document = load_document(path, root, skill_dir, structured=bool(sections))
             if document.kind == "skill":

@@ -9,11 +9,13 @@ from __future__ import annotations
 import atexit
 import glob
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,8 +29,11 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 
+from fenceproof.leftovers import CLUSTER_PARENT_ENV, CLUSTER_PREFIX, sweep
 from fenceproof.models import ServerUnavailable
+from fenceproof.procs import owner_line, write_owner
 
 __all__ = ["ServerUnavailable", "Server", "open_server"]
 
@@ -39,6 +44,8 @@ HOW_TO_GET_ONE = (
 )
 DRIVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
 PREFIX = "fenceproof_"
+_OURS = re.compile(r"fenceproof_([0-9a-f]{8})_[a-z]+[0-9]+")  # what new_name() makes
+LOCK_CLASS = 0x0F3CE  # first key of the advisory lock each run holds (the second is from its run id)
 SHM_MIN_FREE = 1 << 30  # a cluster takes ~40 MB and each open database ~8 MB
 
 
@@ -64,24 +71,163 @@ class Server:
         self._counter = 0
         self._template: str | None = None
         self._closed = False
+        self._seen_reconnects = 0
+        self.reconnects = 0  # times the admin connection was lost (a block terminated it) and made again
+        self.swept: list[str] = []  # what dead runs had left on this server, removed when it opened
+        self._admin: psycopg.Connection[Any] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
         try:
-            self._admin = psycopg.connect(**params, autocommit=True)
+            self._admin = self._connect()
             version = self._admin.info.server_version
             self.server_version = f"{version // 10000}.{version % 10000}"
             if version < 130000:
                 raise ServerUnavailable(f"PostgreSQL {self.server_version} is too old: 13 or newer is needed")
-            row = self._admin.execute(
+            row = self._execute(
                 "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
             ).fetchone()
             if not (row and row[0]):
                 raise ServerUnavailable(
                     f"role {params.get('user')!r} may not create databases; {HOW_TO_GET_ONE}"
                 )
+            if cluster is None:
+                self.swept = self._drop_dead_runs()
+            self._watchdog = self._watch()
         except BaseException:
+            if self._admin is not None:
+                self._admin.close()
             if cluster is not None:
                 cluster.stop()
+            self._stop_watchdog()
             raise
         _guard.enter(self)
+
+    # -- the admin connection ----------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """The admin connection: named after the run and holding the run's advisory lock, so that other runs
+        on the same server can tell this run is alive. If the database it names was dropped (by a block),
+        template1 serves as well: the admin connection only runs CREATE/DROP DATABASE and pg_stat_activity."""
+        options = {**self._params, "autocommit": True, "application_name": f"fenceproof-{self.run_id}"}
+        try:
+            conn = psycopg.connect(**options)
+        except psycopg.OperationalError:
+            if self._admin is None or options.get("dbname") == "template1":
+                raise
+            conn = psycopg.connect(**{**options, "dbname": "template1"})
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, _lock_key(self.run_id)))
+        return conn
+
+    def _watch(self) -> subprocess.Popen[bytes]:
+        """A small process that removes what this run made (its cluster, or its databases on DATABASE_URL's
+        server, and its scratch folders) if this process dies without doing it (kill -9)."""
+        env = {**os.environ, "FENCEPROOF_WATCH_CONNINFO": make_conninfo(**self._params)}
+        cluster = str(self._cluster.dir) if self._cluster is not None else "-"
+        return subprocess.Popen(
+            [sys.executable, "-P", "-m", "fenceproof.leftovers", cluster, owner_line().strip(), self.run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # a Ctrl-C at the terminal is for us, not for it
+        )
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is None:
+            return
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.write(b"done\n")  # it exits without touching anything
+        self._watchdog.stdin.close()
+        try:
+            self._watchdog.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
+        self._watchdog = None
+
+    def _execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
+        """Run one admin statement; a connection a block terminated is made again once and the statement
+        retried (CREATE and DROP DATABASE either happened entirely or not at all)."""
+        with self._lock:
+            assert self._admin is not None
+            try:
+                return self._admin.execute(query, params)
+            except psycopg.OperationalError:
+                if (
+                    not self._admin.closed
+                    and self._admin.info.transaction_status != TransactionStatus.UNKNOWN
+                ):
+                    raise  # a real error on a healthy connection
+            self._admin.close()
+            self.reconnects += 1
+            self._admin = self._connect()
+            return self._admin.execute(query, params)
+
+    def damage(self) -> list[str]:
+        """What went wrong with the run's own state since the last call: its admin connection terminated,
+        one of its databases dropped by someone else. A dropped template is made again (it is empty)."""
+        problems = []
+        with self._lock:
+            ours = list(self._created)
+            rows = self._execute(
+                "SELECT name FROM unnest(%s::text[]) AS name WHERE name NOT IN (SELECT datname FROM pg_database)",
+                (ours,),
+            ).fetchall()
+            if self.reconnects > self._seen_reconnects:
+                problems.append("terminated the engine's own connection to PostgreSQL")
+                self._seen_reconnects = self.reconnects
+            for (name,) in rows:
+                self._created.remove(name)
+                problems.append(f"dropped the run's database {name}")
+                if name == self._template:
+                    self._template = None
+                    self._execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+                    )
+                    self._created.append(name)
+                    self._template = name
+        return problems
+
+    def _drop_dead_runs(self) -> list[str]:
+        """Drop the ``fenceproof_<run id>_*`` databases of runs that are gone: no session holds their advisory
+        lock or carries their name, and no one is connected to any of them. Never any other database."""
+        rows = self._execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'fenceproof\\_%' ORDER BY datname"
+        ).fetchall()
+        by_run: dict[str, list[str]] = {}
+        for (name,) in rows:
+            match = _OURS.fullmatch(name)
+            if match and match[1] != self.run_id:
+                by_run.setdefault(match[1], []).append(name)
+        if not by_run:
+            return []
+        locked = {
+            int(r[0])
+            for r in self._execute(
+                "SELECT objid::text::bigint FROM pg_locks"
+                " WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2",
+                (LOCK_CLASS,),
+            ).fetchall()
+        }
+        sessions = self._execute(
+            "SELECT coalesce(application_name, ''), coalesce(datname, '') FROM pg_stat_activity"
+        ).fetchall()
+        named = {app for app, _db in sessions} | {db for _app, db in sessions}
+        removed = []
+        for run_id, names in by_run.items():
+            if _lock_key(run_id) in locked or f"fenceproof-{run_id}" in named or set(names) & named:
+                continue  # that run (or something on its databases) is still alive
+            for name in names:
+                try:
+                    self._execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                    )
+                except psycopg.Error as exc:  # another role's: not ours to drop
+                    print(f"fenceproof: could not drop {name} of a dead run: {exc}".strip(), file=sys.stderr)
+                    continue
+                removed.append(f"database {name}")
+        if removed:
+            print(f"fenceproof: removed what killed runs left: {', '.join(removed)}", file=sys.stderr)
+        return removed
 
     # -- databases ---------------------------------------------------------------------------------
 
@@ -119,7 +265,7 @@ class Server:
             name = name or self.new_name()
             if name not in self._issued or name in self._created:
                 raise ValueError(f"{name!r} is not a fresh name from new_name()")
-            self._admin.execute(
+            self._execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                     sql.Identifier(name), sql.Identifier(template or "template0")
                 )
@@ -131,9 +277,7 @@ class Server:
         """Drop a database this Server created, disconnecting anyone still on it."""
         self._check_ours(name)
         with self._lock:
-            self._admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            self._execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             self._created.remove(name)
             if name == self._template:
                 self._template = None
@@ -142,7 +286,7 @@ class Server:
         """Client connections open on one of our databases (from pg_stat_activity)."""
         self._check_ours(dbname)
         with self._lock:
-            cur = self._admin.execute(
+            cur = self._execute(
                 "SELECT pid, state, extract(epoch FROM backend_start)::float8, application_name, query"
                 " FROM pg_stat_activity"
                 " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
@@ -192,9 +336,13 @@ class Server:
                     for name in list(self._created):
                         self.drop_database(name)
             finally:
-                self._admin.close()
-                if self._cluster is not None:
-                    self._cluster.stop()
+                if self._admin is not None:
+                    self._admin.close()
+                try:
+                    if self._cluster is not None:
+                        self._cluster.stop()
+                finally:
+                    self._stop_watchdog()
 
     def __enter__(self) -> Server:
         return self
@@ -217,7 +365,8 @@ class _Cluster:
                     f"running as root needs `runuser` to start PostgreSQL; {HOW_TO_GET_ONE}"
                 )
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.dir = Path(tempfile.mkdtemp(prefix="fenceproof-pg-", dir=_cluster_parent()))
+        self.dir = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=_cluster_parent()))
+        write_owner(self.dir)  # the next run removes the cluster if this process is killed
         self.data = self.dir / "data"
         self.port = 0
         self.running = False
@@ -235,6 +384,8 @@ class _Cluster:
                 options = (
                     f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
                     " -c synchronous_commit=off -c full_page_writes=off"
+                    # Dynamic shared memory in the data directory: a killed cluster leaves none in /dev/shm.
+                    " -c dynamic_shared_memory_type=mmap"
                 )
                 # A session of its own: a Ctrl-C at the terminal must not shut the cluster down under us.
                 result = self._pg(
@@ -285,10 +436,16 @@ class _Cluster:
         return result
 
 
+def _lock_key(run_id: str) -> int:
+    return int(run_id, 16) >> 1  # 31 bits: an int4 that pg_locks shows unchanged as an oid
+
+
 def _cluster_parent() -> str:
     """Where the throwaway cluster lives: tmpfs when there is one (creating a database makes ~900 files; on a
     busy disk that took 0.3 s instead of 15 ms), else /tmp, which the postgres user can reach (unlike a $TMPDIR
-    under /root)."""
+    under /root). FENCEPROOF_CLUSTER_PARENT names another folder (one the postgres user can reach)."""
+    if os.environ.get(CLUSTER_PARENT_ENV):
+        return os.environ[CLUSTER_PARENT_ENV]
     shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, unpredictable directory in it)
     if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
         stat = os.statvfs(shm)
@@ -339,12 +496,15 @@ def parse_url(url: str) -> dict[str, Any]:
 def open_server(env: Mapping[str, str] = os.environ) -> Server:
     """Connect to DATABASE_URL's server, or else start a throwaway cluster from the local binaries."""
     t0 = time.perf_counter()
+    swept = sweep()  # clusters and scratch folders of killed runs
     url = env.get("DATABASE_URL")
     if url:
         params = parse_url(url)
         params.setdefault("connect_timeout", 10)
         try:
-            return Server(source="env", params=params, start_s=time.perf_counter() - t0)
+            server = Server(source="env", params=params, start_s=time.perf_counter() - t0)
+            server.swept[:0] = swept
+            return server
         except psycopg.OperationalError as exc:
             raise ServerUnavailable(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from None
     bindir = find_bindir(env)
@@ -358,7 +518,9 @@ def open_server(env: Mapping[str, str] = os.environ) -> Server:
     cluster = _Cluster(bindir)
     cluster.start()
     params = {"host": "127.0.0.1", "port": cluster.port, "user": "postgres", "dbname": "postgres"}
-    return Server(source="local", params=params, start_s=time.perf_counter() - t0, cluster=cluster)
+    server = Server(source="local", params=params, start_s=time.perf_counter() - t0, cluster=cluster)
+    server.swept[:0] = swept
+    return server
 
 
 class _SignalGuard:

@@ -1,8 +1,8 @@
 """The process that runs one Markdown document's blocks.
 
-``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql]`` (or forked by
+``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql] [memory=MiB]`` (or forked by
 ``fenceproof.forkserver``): ``queries`` counts SQL statements run through SQLAlchemy per block, ``sql`` imports
-psycopg up front for ``sql`` blocks.
+psycopg up front for ``sql`` blocks, ``memory`` caps the worker's address space.
 
 It reads one JSON command per line on COMMANDS_FD (``{"line", "lang", "rel", "file", "code"}``, ``lang`` one
 of python, sql, file) and answers each with one JSON line on RESULT_FD: the facts about that block (see
@@ -25,7 +25,6 @@ import io
 import json
 import linecache
 import os
-import signal
 import sys
 import time
 import traceback
@@ -33,6 +32,8 @@ import types
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
+
+from fenceproof.procs import become_subreaper, die_with_parent, keep
 
 STDOUT_LIMIT = 4096
 TRACEBACK_LIMIT = 6000
@@ -211,19 +212,6 @@ class DocumentRunner:
         }
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Linux: get SIGKILL when the parent goes away, so a block stuck forever cannot outlive the run."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
 def _send(fd: int, message: dict[str, Any]) -> None:
     data = (json.dumps(message, default=_safe_str) + "\n").encode()
     while data:
@@ -234,6 +222,10 @@ def serve(commands_fd: int, result_fd: int, flags: list[str]) -> NoReturn:
     """Answer commands until they end; cwd, environment and stdout/stderr are already the document's."""
     for fd in (commands_fd, result_fd):
         os.set_inheritable(fd, False)  # a block's subprocess must not hold the parent's end-of-file open
+    # What a block starts stays below this process even when it double-forks or calls setsid(), so the parent
+    # can end all of it with the worker (fenceproof.procs.kill_tree).
+    become_subreaper()
+    limit_memory(memory_limit(flags))
     faulthandler.enable()  # a segfault leaves a Python traceback in the log the parent shows
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # input() in a block reads nothing
@@ -247,10 +239,41 @@ def serve(commands_fd: int, result_fd: int, flags: list[str]) -> NoReturn:
     os._exit(0)  # no atexit, no loop shutdown: the parent has read what it needs
 
 
+def memory_limit(flags: list[str]) -> int | None:
+    """Bytes of address space a worker may use: the ``memory=N`` flag (MiB), else none."""
+    for flag in flags:
+        if flag.startswith("memory="):
+            return int(flag.split("=", 1)[1]) << 20
+    return None
+
+
+def limit_memory(limit: int | None) -> None:
+    """Cap this process's address space (and its children's): an unbounded allocation raises MemoryError."""
+    if limit is None:
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def main(argv: list[str]) -> None:
-    """``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql]``."""
+    """``python -m fenceproof.worker COMMANDS_FD RESULT_FD PARENT_PID [queries] [sql] [memory=MiB]``.
+
+    This process stays as the worker's keeper (as a forked worker's is): a subreaper that only waits, so what a
+    block leaves behind, even as a daemon, is ended when the worker ends.
+    """
     die_with_parent(int(argv[2]))
-    serve(int(argv[0]), int(argv[1]), argv[3:])
+    become_subreaper()
+    worker = os.fork()
+    if worker == 0:
+        die_with_parent(int(os.getppid()))
+        serve(int(argv[0]), int(argv[1]), argv[3:])
+    for fd in (int(argv[0]), int(argv[1])):
+        os.close(fd)  # only the worker holds them: its death is the parent's end-of-file
+    keep(worker)
 
 
 if __name__ == "__main__":

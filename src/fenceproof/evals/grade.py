@@ -109,6 +109,7 @@ class Grader:
             EVAL_RESULTS=str(results),
             PYTHONPATH=os.pathsep.join([str(work), str(evals_dir())]),
             PYTHONDONTWRITEBYTECODE="1",
+            PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",  # only graderlib: no plugin of the environment joins in
         )
         args = [
             str(scratch / "grader"), "-p", "graderlib.plugin", "-c", str(scratch / "pytest.ini"),

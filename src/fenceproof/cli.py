@@ -59,7 +59,9 @@ def parser() -> argparse.ArgumentParser:
         "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
     )
     sub.add_parser("docs", help="build (docs build) or serve (docs serve) the documentation site")
-    sub.add_parser("eval", help="grade a solution against an evals task (eval grade), or run an agent (eval run)")
+    sub.add_parser(
+        "eval", help="grade a solution against an evals task (eval grade), run an agent (eval run)"
+    )
     return top
 
 

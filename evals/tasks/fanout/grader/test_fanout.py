@@ -41,7 +41,12 @@ def _kept_running(upstream, prefix: str, t_raised: float, after: float) -> list[
 
 
 def test_returns_bodies_in_order(upstream, fetch_all):
-    urls = [f"{upstream.url}/slow/0.3", f"{upstream.url}/json/1", f"{upstream.url}/slow/0.1", f"{upstream.url}/json/2"]
+    urls = [
+        f"{upstream.url}/slow/0.3",
+        f"{upstream.url}/json/1",
+        f"{upstream.url}/slow/0.1",
+        f"{upstream.url}/json/2",
+    ]
 
     async def main():
         async with _client() as client:
@@ -71,7 +76,12 @@ def test_requests_run_at_the_same_time(upstream, fetch_all):
 
 
 def _failure_case(upstream, fetch_all, failing: str, kind: type[Exception]) -> None:
-    urls = [f"{upstream.url}/slow/1?i=0", f"{upstream.url}{failing}", f"{upstream.url}/slow/1?i=1", f"{upstream.url}/json/3"]
+    urls = [
+        f"{upstream.url}/slow/1?i=0",
+        f"{upstream.url}{failing}",
+        f"{upstream.url}/slow/1?i=1",
+        f"{upstream.url}/json/3",
+    ]
 
     async def main():
         async with _client() as client:
@@ -166,4 +176,6 @@ def test_cancelling_the_caller_cancels_everything(upstream, fetch_all):
     assert outcome == "cancelled" and cancelled, f"after the caller cancelled it, fetch_all {outcome}"
     assert not left, f"tasks still running after fetch_all was cancelled: {describe(left)}"
     kept = [r.path for r in upstream.requests if not r.client_gone]
-    assert not kept, f"requests kept running after the caller cancelled: {', '.join(kept)} still going or answered"
+    assert not kept, (
+        f"requests kept running after the caller cancelled: {', '.join(kept)} still going or answered"
+    )

@@ -11,7 +11,9 @@ import httpx2
 async def _get_json(client: httpx2.AsyncClient, url: str) -> Any:
     response = await client.get(url)
     if response.status_code >= 400:
-        raise httpx2.HTTPStatusError(f"{url}: {response.status_code}", request=response.request, response=response)
+        raise httpx2.HTTPStatusError(
+            f"{url}: {response.status_code}", request=response.request, response=response
+        )
     return response.json()
 
 

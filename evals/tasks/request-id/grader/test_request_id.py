@@ -19,7 +19,9 @@ def _ids(records) -> list[object]:
 def test_a_new_id_on_the_response_and_on_every_record(app, logs):
     with _client(app) as client:
         response = client.get("/orders/7", headers={"X-User": "alice"})
-    assert response.status_code == 200, f"GET /orders/7 answered {response.status_code}: {response.text[:200]}"
+    assert response.status_code == 200, (
+        f"GET /orders/7 answered {response.status_code}: {response.text[:200]}"
+    )
     rid = response.headers.get("x-request-id")
     assert rid and re.fullmatch(r"[A-Za-z0-9-]{1,64}", rid), f"GET /orders/7 answered X-Request-ID {rid!r}"
     records = logs.of("app.orders")
@@ -53,7 +55,9 @@ def test_a_crash_is_a_500_with_the_id_and_an_access_line(app, logs):
         f" (headers: {', '.join(response.headers)})"
     )
     warned = logs.of("app.orders")
-    assert _ids(warned) == ["crash-1"], f"the record logged before the crash carries request_id {_ids(warned)}"
+    assert _ids(warned) == ["crash-1"], (
+        f"the record logged before the crash carries request_id {_ids(warned)}"
+    )
     access = [r.getMessage() for r in logs.of("app.access")]
     assert access == ["GET /crash 500 bob"], f"the access lines of the crash: {access}"
     assert _ids(logs.of("app.access")) == ["crash-1"], (
@@ -95,4 +99,6 @@ def test_concurrent_requests_keep_their_own_ids(app, logs):
     assert not mixed, f"{len(mixed)} of 32 records carry another request's id: {'; '.join(mixed[:3])}"
     access = sorted(r.getMessage() for r in logs.of("app.access"))
     want = sorted(f"GET /orders/{i} 200 u{i}" for i in range(16))
-    assert access == want, f"access lines under concurrency: {access[:4]}... (expected one per request with its user)"
+    assert access == want, (
+        f"access lines under concurrency: {access[:4]}... (expected one per request with its user)"
+    )

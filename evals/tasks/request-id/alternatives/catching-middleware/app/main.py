@@ -74,13 +74,17 @@ def with_request_id(inner: ASGIApp) -> ASGIApp:
             logging.getLogger("app.errors").exception("unhandled error")
             if state["started"]:
                 raise
-            body = json.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500}).encode()
+            body = json.dumps(
+                {"type": "about:blank", "title": "Internal Server Error", "status": 500}
+            ).encode()
             problem = [(b"content-type", b"application/problem+json")]
             await tagged({"type": "http.response.start", "status": 500, "headers": problem})
             await tagged({"type": "http.response.body", "body": body})
         finally:
             user = current_user.get() or "-"
-            logging.getLogger("app.access").info("%s %s %s %s", scope["method"], scope["path"], state["status"], user)
+            logging.getLogger("app.access").info(
+                "%s %s %s %s", scope["method"], scope["path"], state["status"], user
+            )
 
     return middleware
 

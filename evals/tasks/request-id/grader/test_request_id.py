@@ -4,7 +4,6 @@ import asyncio
 import re
 
 import httpx2
-
 from starlette.testclient import TestClient
 
 

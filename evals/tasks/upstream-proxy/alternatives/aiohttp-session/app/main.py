@@ -1,7 +1,6 @@
 """Inventory gateway on one aiohttp ClientSession per app (lifespan state), a 10-connection TCPConnector and a
 1 s socket-read timeout; waiting for a free connection is bounded separately."""
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +35,7 @@ async def inventory(path: str, request: Request) -> JSONResponse:
         async with session.get(f"/{path}", params=dict(request.query_params)) as response:
             status = response.status
             body: Any = await response.json(content_type=None) if status < 500 else None
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return JSONResponse({"detail": "inventory timed out"}, 504)
     except aiohttp.ClientError:
         return JSONResponse({"detail": "inventory unreachable"}, 502)

@@ -72,6 +72,17 @@ class PgProxy:
 
     # -- plumbing -----------------------------------------------------------------------------------
 
+    def _connect(self) -> socket.socket:
+        host, port = self.target
+        if host.startswith("/"):  # a Unix socket directory, as libpq names it
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.settimeout(10)
+            server.connect(f"{host}/.s.PGSQL.{port}")
+        else:
+            server = socket.create_connection((host, port), timeout=10)
+        server.settimeout(None)
+        return server
+
     def _accept(self) -> None:
         while not self._closed:
             try:
@@ -79,8 +90,7 @@ class PgProxy:
             except OSError:
                 return
             try:
-                server = socket.create_connection(self.target, timeout=10)
-                server.settimeout(None)
+                server = self._connect()
             except OSError:
                 client.close()
                 continue

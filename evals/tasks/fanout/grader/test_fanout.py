@@ -77,9 +77,9 @@ def test_requests_run_at_the_same_time(upstream, fetch_all):
 
 def _failure_case(upstream, fetch_all, failing: str, kind: type[Exception]) -> None:
     urls = [
-        f"{upstream.url}/slow/1?i=0",
+        f"{upstream.url}/slow/2?i=0",
         f"{upstream.url}{failing}",
-        f"{upstream.url}/slow/1?i=1",
+        f"{upstream.url}/slow/2?i=1",
         f"{upstream.url}/json/3",
     ]
 
@@ -110,7 +110,7 @@ def _failure_case(upstream, fetch_all, failing: str, kind: type[Exception]) -> N
     kept = _kept_running(upstream, "/slow/", t_raised, after=failed[0].end or t_raised)
     assert not kept, f"siblings kept running after {failing}: {'; '.join(kept)}"
     assert not left, f"tasks still running after fetch_all raised for {failing}: {describe(left)}"
-    assert elapsed < 0.9, f"fetch_all raised {elapsed:.1f} s after the start, not as soon as {failing} failed"
+    assert elapsed < 1.8, f"fetch_all raised {elapsed:.1f} s after the start, not as soon as {failing} failed"
 
 
 def test_a_failed_response_cancels_the_others(upstream, fetch_all):

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -257,3 +258,43 @@ def test_the_upstream_records_a_client_that_leaves() -> None:
         hang, ok = upstream.requests
         assert hang.path == "/hang" and hang.client_gone and hang.end is not None, hang
         assert ok.path == "/json/4" and not ok.client_gone, ok
+
+
+def test_a_hanging_grader_is_stopped_with_everything_it_started(server: Server, tmp_path: Path) -> None:
+    task_dir = tmp_path / "hangs"
+    (task_dir / "grader").mkdir(parents=True)
+    (task_dir / "reference").mkdir()
+    (task_dir / "task.md").write_text("Never finishes.\n")
+    (task_dir / "task.toml").write_text('rules = ["asyncio-cancellation"]\ntimeout_s = 3\n')
+    pid_file = tmp_path / "child.pid"
+    (task_dir / "grader" / "test_hang.py").write_text(
+        "import subprocess, time\n"
+        "def test_hangs():\n"
+        "    child = subprocess.Popen(['sleep', '300'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "    time.sleep(300)\n"
+    )
+    from fenceproof.evals.tasks import load_task
+
+    with Grader(server) as grader:
+        grade = grader.grade(load_task(task_dir), task_dir / "reference")
+    assert not grade.passed and grade.seconds < 15, grade
+    assert [c.message for c in grade.failed] == ["timed out after 3 s (the code hung?)"], grade.checks
+    child = int(pid_file.read_text())
+    for _ in range(100):
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the grader's child process {child} outlived the grade")
+
+
+def test_pass_rate_intervals() -> None:
+    from fenceproof.evals.stats import Rate
+
+    assert Rate(0, 0).interval == (0.0, 1.0)
+    low, high = Rate(0, 5).interval
+    assert low == 0.0 and round(high, 3) == 0.434
+    low, high = Rate(5, 5).interval
+    assert round(low, 3) == 0.566 and high == 1.0
+    assert Rate(3, 10).cell() == "3/10 30% [11%-60%]"

@@ -50,11 +50,13 @@ def test_returns_bodies_in_order(upstream, fetch_all):
 
     async def main():
         async with _client() as client:
-            return await fetch_all(client, urls, deadline=10)
+            got = await fetch_all(client, urls, deadline=10)
+            return got, still_running()
 
-    got = asyncio.run(main())
+    got, left = asyncio.run(main())
     want = [{"slept": 0.3}, {"n": 1}, {"slept": 0.1}, {"n": 2}]
     assert got == want, f"returned {got!r} for {len(urls)} URLs, expected the bodies in order: {want!r}"
+    assert not left, f"tasks still running after fetch_all returned: {describe(left)}"
 
 
 def test_requests_run_at_the_same_time(upstream, fetch_all):

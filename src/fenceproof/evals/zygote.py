@@ -58,7 +58,14 @@ class Zygote:
         self._log = tempfile.NamedTemporaryFile(prefix="fenceproof-zygote-", suffix=".log")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "fenceproof.evals.zygote", str(theirs.fileno()), str(os.getpid())],
+                [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    "fenceproof.evals.zygote",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,

@@ -132,3 +132,16 @@ def test_no_connection_is_left_open_after_shutdown(app, server_connections, stat
         f"{len(left)} connection(s) of the app still open on the server after the lifespan ended"
         f" (states: {', '.join(sorted(str(c['state']) for c in left))})"
     )
+
+
+def test_a_second_start_in_the_same_process_works(app):
+    for start in (
+        1,
+        2,
+    ):  # each TestClient runs the app on an event loop of its own, as a restart or a test does
+        with _client(app) as client:
+            response = client.get(f"/customers/{BOB}/orders")
+        assert response.status_code == 200, (
+            f"after start number {start} in the same process, GET /customers/{BOB}/orders answered"
+            f" {response.status_code}: {response.text[:200]}"
+        )

@@ -94,6 +94,9 @@ class PgProxy:
             except OSError:
                 client.close()
                 continue
+            for sock in (client, server):
+                if sock.family != socket.AF_UNIX:  # small protocol messages: no Nagle/delayed-ACK stalls
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._open += 1
                 self._pairs.append((client, server))

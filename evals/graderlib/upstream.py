@@ -38,6 +38,7 @@ class Served(NamedTuple):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 15
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall between them
     server: _Server
 
     def setup(self) -> None:
@@ -141,7 +142,9 @@ class Upstream:
         self.connections_opened = 0  # TCP connections accepted so far (keep-alive reuse shows as fewer)
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="eval-upstream", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="eval-upstream", daemon=True
+        )  # a short poll interval: close() returns at once instead of after up to 0.5 s
         self._thread.start()
 
     # -- the record ---------------------------------------------------------------------------------

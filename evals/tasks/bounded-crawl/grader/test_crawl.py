@@ -23,7 +23,9 @@ def test_fingerprints_every_page(upstream):
     got = asyncio.run(crawl(urls, limit=4))
     want = {url: hashlib.sha256(json.dumps({"n": n}).encode()).hexdigest() for n, url in enumerate(urls)}
     wrong = sorted(url.rsplit("/", 1)[1] for url in want if got.get(url) != want[url])
-    assert not wrong and len(got) == 4, f"crawl returned {len(got)} entries for 4 URLs; wrong or missing for pages {wrong}"
+    assert not wrong and len(got) == 4, (
+        f"crawl returned {len(got)} entries for 4 URLs; wrong or missing for pages {wrong}"
+    )
 
 
 def test_at_most_limit_requests_in_flight(upstream):
@@ -57,4 +59,6 @@ def test_event_loop_keeps_running_during_a_crawl(upstream):
         return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
 
     gap = asyncio.run(scenario())
-    assert gap < 0.15, f"the event loop stalled for {gap:.2f} s during a crawl of 4 pages (heartbeat every 0.02 s)"
+    assert gap < 0.15, (
+        f"the event loop stalled for {gap:.2f} s during a crawl of 4 pages (heartbeat every 0.02 s)"
+    )

@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -15,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fenceproof.evals.tasks import BadInput, Task, evals_dir
+from fenceproof.evals.zygote import Zygote
 from fenceproof.postgres import Server, open_server
 
 IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.pyc", ".pytest_cache", "node_modules")
@@ -36,7 +35,7 @@ class Grade:
     passed: bool
     seconds: float
     checks: list[Check] = field(default_factory=list)
-    log: str = ""  # the tail of pytest's output, for a failure nobody expected
+    log: str = ""  # the tail of pytest's output
 
     @property
     def failed(self) -> list[Check]:
@@ -63,69 +62,88 @@ def check_solution(task: Task, solution: Path) -> None:
         raise BadInput(f"{solution}: lacks {', '.join(missing)}, which task {task.name!r} asks for")
 
 
+class Grader:
+    """Grades solutions on one PostgreSQL server with one zygote. A context manager; safe to share between
+    threads. ``server``: an open Server to use (else DATABASE_URL's, or a throwaway cluster)."""
+
+    def __init__(self, server: Server | None = None) -> None:
+        self._stack = ExitStack()
+        try:
+            self.server = server or self._stack.enter_context(open_server(os.environ))
+            self.zygote = self._stack.enter_context(Zygote())
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def grade(self, task: Task, solution: Path) -> Grade:
+        """Grade ``solution`` (it is copied, never modified) with the task's grader in a fresh database."""
+        check_solution(task, solution)
+        with ExitStack() as stack:
+            scratch = Path(tempfile.mkdtemp(prefix="fenceproof-eval-"))
+            stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+            work = scratch / "solution"
+            shutil.copytree(solution, work, ignore=IGNORE, symlinks=True)
+            shutil.copytree(task.grader, scratch / "grader", ignore=IGNORE)
+            (scratch / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+            dbname = self.server.create_database()
+            stack.callback(self.server.drop_database, dbname)
+            return self._run_pytest(task, solution, work, scratch, dbname)
+
+    def _run_pytest(self, task: Task, original: Path, work: Path, scratch: Path, dbname: str) -> Grade:
+        results, log, status = scratch / "results.jsonl", scratch / "pytest.log", scratch / "status"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "EVAL_"))}
+        url = self.server.async_url(dbname)
+        env.update(
+            DATABASE_URL=url,
+            EVAL_PG_URL="postgresql://" + url.split("://", 1)[1],
+            EVAL_SOLUTION_DIR=str(work),
+            EVAL_RESULTS=str(results),
+            PYTHONPATH=os.pathsep.join([str(work), str(evals_dir())]),
+            PYTHONDONTWRITEBYTECODE="1",
+            PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",  # only graderlib: no plugin of the environment joins in
+        )
+        args = [
+            str(scratch / "grader"), "-p", "graderlib.plugin", "-c", str(scratch / "pytest.ini"),
+            "--rootdir", str(scratch), "-p", "no:cacheprovider", "-q", "--tb=short",
+            "-W", "ignore::DeprecationWarning",
+        ]  # fmt: skip
+        args += os.environ.get("FENCEPROOF_EVAL_PYTEST_ARGS", "").split()  # e.g. --durations=10
+        t0 = time.monotonic()
+        pid = self.zygote.start(work, env, args, log, status)
+        try:
+            returncode = self.zygote.wait(pid, status, task.timeout_s)
+        finally:
+            _kill_group(pid)  # whatever the grader or the solution left running
+        seconds = round(time.monotonic() - t0, 2)
+        checks = _read_checks(results)
+        output = log.read_text(errors="replace")[-LOG_TAIL:] if log.is_file() else ""
+        if returncode is None:
+            checks.append(Check("grader", "failed", f"timed out after {task.timeout_s:g} s (the code hung?)"))
+        elif returncode not in (0, 1) and not any(c.outcome == "failed" for c in checks):
+            last = output.strip().splitlines()[-1:] or ["no output"]
+            checks.append(Check("grader", "failed", f"pytest exited {returncode}: {last[0]}"))
+        passed = (
+            returncode == 0
+            and any(c.outcome == "passed" for c in checks)
+            and not any(c.outcome == "failed" for c in checks)
+        )
+        return Grade(task.name, str(original), passed, seconds, checks, output)
+
+
 def grade(task: Task, solution: Path, server: Server | None = None) -> Grade:
-    """Grade ``solution`` (never modified) on ``server``, or on the one DATABASE_URL names / a throwaway."""
+    """Grade one solution with a Grader of its own."""
     check_solution(task, solution)
-    with ExitStack() as stack:
-        if server is None:
-            server = stack.enter_context(open_server(os.environ))
-        scratch = Path(tempfile.mkdtemp(prefix="fenceproof-eval-"))
-        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-        work = scratch / "solution"
-        shutil.copytree(solution, work, ignore=IGNORE, symlinks=True)
-        shutil.copytree(task.grader, scratch / "grader", ignore=IGNORE)
-        (scratch / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
-        dbname = server.create_database()
-        stack.callback(server.drop_database, dbname)
-        return _run_pytest(task, solution, work, scratch, server, dbname)
-
-
-def _run_pytest(
-    task: Task, original: Path, work: Path, scratch: Path, server: Server, dbname: str
-) -> Grade:
-    results = scratch / "results.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "EVAL_"))}
-    env.update(
-        DATABASE_URL=server.async_url(dbname),
-        EVAL_PG_URL=_libpq_url(server, dbname),
-        EVAL_SOLUTION_DIR=str(work),
-        EVAL_RESULTS=str(results),
-        PYTHONPATH=os.pathsep.join([str(work), str(evals_dir())]),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    command = [
-        sys.executable, "-m", "pytest", str(scratch / "grader"), "-p", "graderlib.plugin",
-        "-c", str(scratch / "pytest.ini"), "--rootdir", str(scratch), "-p", "no:cacheprovider",
-        "-q", "--tb=short", "-W", "ignore::DeprecationWarning",
-    ]  # fmt: skip
-    t0 = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    timed_out = False
-    try:
-        output, _ = process.communicate(timeout=task.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process.pid)
-        output, _ = process.communicate()
-    finally:
-        _kill_group(process.pid)  # whatever the grader or the solution left running
-    seconds = round(time.monotonic() - t0, 2)
-    checks = _read_checks(results)
-    log = output.decode(errors="replace")[-LOG_TAIL:]
-    if timed_out:
-        checks.append(Check("grader", "failed", f"timed out after {task.timeout_s:g} s (the code hung?)"))
-    elif process.returncode not in (0, 1) and not any(c.outcome == "failed" for c in checks):
-        last = log.strip().splitlines()[-1:] or ["no output"]
-        checks.append(Check("grader", "failed", f"pytest exited {process.returncode}: {last[0]}"))
-    passed = (
-        process.returncode == 0
-        and not timed_out
-        and any(c.outcome == "passed" for c in checks)
-        and not any(c.outcome == "failed" for c in checks)
-    )
-    return Grade(task.name, str(original), passed, seconds, checks, "" if passed else log)
+    with Grader(server) as grader:
+        return grader.grade(task, solution)
 
 
 def _read_checks(results: Path) -> list[Check]:
@@ -137,11 +155,6 @@ def _read_checks(results: Path) -> list[Check]:
         test = entry["test"] if entry.get("when") in ("call", "collect") else f"{entry['test']} ({entry['when']})"
         checks.append(Check(test, entry["outcome"], entry.get("message", "")))
     return checks
-
-
-def _libpq_url(server: Server, dbname: str) -> str:
-    url = server.async_url(dbname)
-    return "postgresql://" + url.split("://", 1)[1]
 
 
 def _kill_group(pid: int) -> None:

@@ -84,9 +84,7 @@ def _message(excinfo: pytest.ExceptionInfo[BaseException], solution: str | None)
     else:
         text = f"{type(error).__name__}: {error}".strip()
         if solution:
-            frames = [
-                f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(solution)
-            ]
+            frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(solution)]
             if frames:
                 text += f" (at {Path(frames[-1].filename).relative_to(solution)}:{frames[-1].lineno})"
     lines = text.splitlines() or ["(no message)"]

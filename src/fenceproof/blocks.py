@@ -8,15 +8,9 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from fenceproof import conditions, kinds
 from fenceproof.models import Block, ConfigError, Role
 from fenceproof.schemas import check
-
-PYTHON = frozenset({"python", "py", "python3"})
-PARSED = frozenset({"json", "toml", "yaml", "yml"})
-SHELL = frozenset({"bash", "sh", "shell"})
-SQL = frozenset({"sql"})
-TEXT = frozenset({"text", "console", "diff", "output", "log", "plaintext", "markdown", "md"})
-KNOWN = PYTHON | PARSED | SHELL | SQL | TEXT
 
 _ATTR = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_-]*)=(?:"([^"]*)"|'([^']*)')""")
 _LABEL = re.compile(r"^[*_\s]*(incorrect|correct)\b", re.IGNORECASE)
@@ -94,24 +88,48 @@ def extract(text: str, path: Path, rel: str) -> list[Block]:
             lang, attrs = parse_info(token.info, rel, line)
             block_role = attrs.get("role", role)
             block = Block(path, rel, line, lang, token.content, attrs, block_role)  # type: ignore[arg-type]
-            _check_block(block)
+            _check_block(block, blocks)
             blocks.append(block)
     return blocks
 
 
-def _check_block(block: Block) -> None:
+def _check_block(block: Block, before: list[Block]) -> None:
+    """What the attributes and the language allow together; the kind was decided when the block was made."""
     where = (block.rel, block.line)
     mode = block.mode
-    if block.lang not in KNOWN and mode not in ("skip", "file"):
-        raise ConfigError(*where, f'no engine runs ```{block.lang}: add mode="skip" reason="..."')
-    if block.lang not in PYTHON and block.expect:
-        raise ConfigError(*where, f"expect= applies to python blocks, not ```{block.lang}")
+    lang = kinds.language(block.kind) if block.kind else None
+    if lang is None and mode not in ("skip", "file"):
+        raise ConfigError(
+            *where,
+            f"no engine runs ```{block.lang} (known: {', '.join(kinds.known_words())}): "
+            'add mode="skip" reason="..."',
+        )
     expect = block.expect
-    if expect and mode == "lint" and expect.kind != "lint":
+    if expect and not (lang and lang.expects):
+        raise ConfigError(*where, f"expect= applies to python blocks, not ```{block.lang}")
+    if expect and mode == "lint" and kinds.expect_kind(expect.kind).judge is not None:
         raise ConfigError(*where, f"a lint-only block cannot prove {expect}: it never runs")
-    if block.role == "incorrect" and block.lang in PYTHON and mode in ("run", "lint") and not expect:
+    if block.requires is not None:
+        try:
+            conditions.parse(block.requires)
+        except ValueError as error:
+            raise ConfigError(*where, str(error)) from None
+    if block.kind == "output" and mode != "skip":
+        if block.attrs.keys() - {"requires"}:
+            raise ConfigError(*where, "an output block takes no attributes but requires=")
+        if not any(b.kind == "python" for b in before):
+            raise ConfigError(
+                *where, "an output block shows what the Python block before it printed: none is"
+            )
+    if block.role == "incorrect" and lang and lang.expects and mode in ("run", "lint") and not expect:
         raise ConfigError(
             *where,
             'an Incorrect block must say how it fails: expect="raises:...", "warns:...", '
             '"lint:..." or "queries:N" (or mode="skip" reason="...")',
         )
+
+
+def shown_block(blocks: list[Block], output: Block) -> Block | None:
+    """The Python block whose printed text an output block shows: the nearest one before it."""
+    earlier = [b for b in blocks if b.kind == "python" and b.line < output.line]
+    return earlier[-1] if earlier else None

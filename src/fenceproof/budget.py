@@ -106,3 +106,8 @@ def render(rows: list[BudgetRow]) -> Table:
     )
     table.add_row("everything", "all of the above", f"{everything:,}", f"{estimate_tokens(everything):,}")
     return table
+
+
+def row_json(row: BudgetRow) -> dict[str, object]:
+    """A row as the JSON report holds it."""
+    return {"kind": row.kind, "what": row.rel, "chars": row.chars, "tokens": row.tokens, "limit": row.limit}

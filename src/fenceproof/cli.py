@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fenceproof import budget
-from fenceproof.corpus import load_corpus
+from fenceproof.corpus import SKILL_DIR, load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document, ServerUnavailable
 from fenceproof.report import REPORT_PATH, render
-from fenceproof.verify import runtime, verify
+from fenceproof.verify import Pipeline, runtime
 
 
 def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -33,15 +33,12 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         def advance(document: Document, results: list[BlockResult]) -> None:
             progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
 
-        report = verify(corpus, rt, advance)
-    report.timings["servers_stop_s"] = rt.stop_s  # measured as the `with` block closed them
-    report.timings["wall_s"] += rt.stop_s
+        pipeline = Pipeline(corpus, rt)
+        pipeline.run_all(advance)
+    report = pipeline.report()  # after the servers stopped, so their stop time counts
     render(report, out)
-    rows = budget.measure(corpus.skill_dir)
-    out.print(budget.render(rows))
-    report.budget = [
-        {"kind": r.kind, "what": r.rel, "chars": r.chars, "tokens": r.tokens, "limit": r.limit} for r in rows
-    ]
+    for skill in corpus.skill_dirs:
+        out.print(budget.render(budget.measure(skill)))
     report.write(corpus.root / REPORT_PATH)
     if args.report:
         report.write(Path(args.report))
@@ -51,15 +48,25 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fenceproof", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-    verify_cmd = sub.add_parser("verify", help="lint, run and prove every code block of the skill")
-    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: the whole skill)")
+    verify_cmd = sub.add_parser(
+        "verify",
+        help="lint, run and prove every code block of the skill",
+        description=(
+            "Lint, run and prove every fenced code block of the skill folders. The folders are named in the "
+            'repository\'s pyproject.toml as [tool.fenceproof] skills = ["skills/my-skill", ...] (default: '
+            f"{SKILL_DIR}); the repository is the nearest folder at or above the current one that has either."
+        ),
+    )
+    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: every skill folder)")
     verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
     # These parse their own arguments (see `fenceproof index --help`, `fenceproof docs --help`).
     sub.add_parser(
         "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
     )
     sub.add_parser("docs", help="build (docs build) or serve (docs serve) the documentation site")
-    sub.add_parser("eval", help="grade a solution against an evals task (eval grade), or run an agent (eval run)")
+    sub.add_parser(
+        "eval", help="grade a solution against an evals task (eval grade), run an agent (eval run)"
+    )
     return top
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,7 @@ from fenceproof.blocks import extract, frontmatter_lines
 from fenceproof.models import Block, ConfigError, Document
 from fenceproof.schemas import check
 
-SKILL_DIR = "skills/python-backend"
+SKILL_DIR = "skills/python-backend"  # the default skill folder, when pyproject.toml names none
 _SECTION = re.compile(r"^## ([a-z][a-z0-9-]*): (.+?)\s*$")
 _FIELD = re.compile(r"^\*\*(Impact|Description):\*\*\s*(.+?)\s*$")
 _KINDS = {"references": "reference", "checklists": "checklist", "examples": "example"}
@@ -34,9 +35,10 @@ class Section:
 @dataclass
 class Corpus:
     root: Path  # the repository root
-    skill_dir: Path
+    skill_dir: Path  # the first (usually the only) skill folder
     documents: list[Document]
-    sections: list[Section]
+    sections: list[Section]  # the first skill's categories ([] for a skill without rules/_sections.md)
+    skill_dirs: list[Path] = field(default_factory=list)  # every skill folder, in configuration order
 
     def rules(self) -> list[Document]:
         return [d for d in self.documents if d.kind == "rule"]
@@ -45,13 +47,46 @@ class Corpus:
         return [b for d in self.documents for b in d.blocks]
 
 
+def configured_skills(root: Path) -> list[str] | None:
+    """``[tool.fenceproof] skills = [...]`` of ``root/pyproject.toml``; None when it names none."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    try:
+        data = tomllib.loads(pyproject.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(relpath(pyproject, root), 1, f"not valid TOML: {error}") from None
+    config = data.get("tool", {}).get("fenceproof")
+    if config is None:
+        return None
+    skills = config.get("skills")
+    if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and s for s in skills):
+        raise ConfigError(
+            "pyproject.toml",
+            1,
+            '[tool.fenceproof] skills must be a list of folders, e.g. ["skills/my-skill"]',
+        )
+    return skills
+
+
+def skill_folders(root: Path) -> list[str]:
+    """The skill folders of the repository at ``root``, relative to it."""
+    return configured_skills(root) or [SKILL_DIR]
+
+
 def find_repo_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` that holds the skill."""
+    """The nearest folder at or above ``start`` with ``[tool.fenceproof]`` in pyproject.toml or the default
+    skill folder."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / SKILL_DIR / "SKILL.md").is_file():
+        if configured_skills(folder) is not None or (folder / SKILL_DIR / "SKILL.md").is_file():
             return folder
-    raise ConfigError(str(here), 1, f"no {SKILL_DIR}/SKILL.md here or in any parent folder")
+    raise ConfigError(
+        str(here),
+        1,
+        f"no skill here: expected {SKILL_DIR}/SKILL.md, or [tool.fenceproof] skills = [...] in a pyproject.toml, "
+        "in this folder or a parent",
+    )
 
 
 def relpath(path: Path, root: Path) -> str:
@@ -84,10 +119,14 @@ def read_frontmatter(text: str, rel: str) -> dict[str, object]:
     return data
 
 
-def kind_of(rel_in_skill: str) -> str:
+def kind_of(rel_in_skill: str, structured: bool = True) -> str:
+    """What a file is for: a rule, a reference, ... (only SKILL.md and "other" in a skill without
+    ``rules/_sections.md``)."""
     parts = rel_in_skill.split("/")
     if parts == ["SKILL.md"]:
         return "skill"
+    if not structured:
+        return "other"
     if parts[0] == "rules" and len(parts) == 2:
         return {"_sections.md": "sections", "_template.md": "template"}.get(parts[1], "rule")
     return _KINDS.get(parts[0], "other")
@@ -119,13 +158,13 @@ def parse_sections(text: str, rel: str) -> list[Section]:
     return result
 
 
-def load_document(path: Path, root: Path, skill_dir: Path) -> Document:
+def load_document(path: Path, root: Path, skill_dir: Path, structured: bool = True) -> Document:
     rel = relpath(path, root)
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError(rel, 1, f"not UTF-8 text: {error.reason}") from None
-    kind = kind_of(relpath(path, skill_dir))
+    kind = kind_of(relpath(path, skill_dir), structured)
     frontmatter = read_frontmatter(text, rel)
     schema = {"skill": "skill", "rule": "rule", "reference": "page", "checklist": "page", "example": "page"}
     if kind in schema:
@@ -167,34 +206,55 @@ def check_json(path: Path, root: Path, schema: str) -> dict[str, object]:
     return data
 
 
-def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Corpus:
-    """Read and check the skill. ``paths`` (files or folders) narrows which documents are returned."""
-    root = find_repo_root(root)
-    skill_dir = root / SKILL_DIR
+def _load_skill(root: Path, skill_dir: Path) -> tuple[list[Section], list[Path]]:
+    """Check a skill folder's own files; its categories (if it has rules/_sections.md) and Markdown files."""
+    skill_rel = relpath(skill_dir, root)
+    if not (skill_dir / "SKILL.md").is_file():
+        raise ConfigError(f"{skill_rel}/SKILL.md", 1, "file is missing: every skill folder has a SKILL.md")
+    sections: list[Section] = []
     sections_path = skill_dir / "rules" / "_sections.md"
-    if not sections_path.is_file():
+    if sections_path.is_file():
+        sections = parse_sections(sections_path.read_text("utf-8"), relpath(sections_path, root))
+    elif (skill_dir / "rules").is_dir():
         raise ConfigError(relpath(sections_path, root), 1, "file is missing: it declares the categories")
-    sections = parse_sections(sections_path.read_text("utf-8"), relpath(sections_path, root))
-    check_json(skill_dir / "metadata.json", root, "metadata")
+    if (skill_dir / "metadata.json").exists() or sections:
+        check_json(skill_dir / "metadata.json", root, "metadata")
+    return sections, sorted(skill_dir.rglob("*.md"))
+
+
+def load_corpus(root: Path | None = None, paths: list[Path] | None = None) -> Corpus:
+    """Read and check the skills. ``paths`` (files or folders) narrows which documents are returned."""
+    root = find_repo_root(root)
+    skill_dirs = [root / rel for rel in skill_folders(root)]
     for name in ("plugin", "marketplace"):  # the Claude Code manifests, where the repository ships them
         manifest = root / ".claude-plugin" / f"{name}.json"
         if manifest.exists():
             check_json(manifest, root, name)
-    files = sorted(skill_dir.rglob("*.md"))
-    if paths:
-        wanted = [p.resolve() for p in paths]
-        for p in wanted:
-            if not p.exists():
-                raise ConfigError(str(p), 1, "no such file or folder")
-        files = [f for f in files if any(f.resolve() == w or w in f.resolve().parents for w in wanted)]
-        if not files:
-            raise ConfigError(relpath(wanted[0], root), 1, f"no Markdown files of {SKILL_DIR} here")
-    documents = []
-    for path in files:
-        document = load_document(path, root, skill_dir)
-        if document.kind == "skill":
-            _check_skill(document, skill_dir)
-        elif document.kind == "rule":
-            _check_rule(document, sections)
-        documents.append(document)
-    return Corpus(root=root, skill_dir=skill_dir, documents=documents, sections=sections)
+    wanted = [p.resolve() for p in paths or []]
+    for p in wanted:
+        if not p.exists():
+            raise ConfigError(str(p), 1, "no such file or folder")
+    documents: list[Document] = []
+    first_sections: list[Section] | None = None
+    for skill_dir in skill_dirs:
+        sections, files = _load_skill(root, skill_dir)
+        first_sections = sections if first_sections is None else first_sections
+        if wanted:
+            files = [f for f in files if any(f.resolve() == w or w in f.resolve().parents for w in wanted)]
+        for path in files:
+            document = load_document(path, root, skill_dir, structured=bool(sections))
+            if document.kind == "skill":
+                _check_skill(document, skill_dir)
+            elif document.kind == "rule":
+                _check_rule(document, sections)
+            documents.append(document)
+    if wanted and not documents:
+        folders = ", ".join(relpath(d, root) for d in skill_dirs)
+        raise ConfigError(relpath(wanted[0], root), 1, f"no Markdown files of {folders} here")
+    return Corpus(
+        root=root,
+        skill_dir=skill_dirs[0],
+        documents=documents,
+        sections=first_sections or [],
+        skill_dirs=skill_dirs,
+    )

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fenceproof.kinds import describe_expect
 from fenceproof.models import Block
 
 # How each outcome reads on the site, in the order the page summary lists them.
@@ -100,18 +101,6 @@ def _short(text: str) -> str:
     return flat if len(flat) <= _MAX_TEXT else flat[: _MAX_TEXT - 1].rstrip() + "…"
 
 
-def describe_expect(expect: str, measured: object = None) -> str:
-    """``raises:X`` -> ``raises X``; a measured figure is added where the report has one."""
-    kind, _, target = expect.partition(":")
-    figures = measured if isinstance(measured, dict) else {}
-    if kind == "queries":
-        got = figures.get("queries")
-        return f"runs {got if got is not None else target} SQL statements (expected {target})"
-    if kind == "lint":
-        return f"ruff reports {target}"
-    return f"{kind} {target}"
-
-
 def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
     """The label of one block from its report row (None: the report has no row for it)."""
     prefix = f"{block.attrs['file']}: " if "file" in block.attrs else ""
@@ -138,6 +127,8 @@ def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
         text = f"Lint-only: {reason}" if reason else "Lint-only: ruff clean"
     elif outcome == "skipped":
         text = f"Skipped: {reason}" if reason else "Skipped"
+    elif outcome == "checked" and block.kind == "output":
+        text = "Output: what the block above printed, compared line by line"
     elif outcome == "checked":
         text = f"Checked: valid {block.lang}"
     elif outcome == "failed":

@@ -24,7 +24,6 @@ from fenceproof.corpus import Corpus, Section
 from fenceproof.docs_report import PageStatus, Report, page_status, run_summary
 from fenceproof.models import Block, Document
 
-SKILL_DIR = Path("skills/python-backend")
 IMPACT_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 FENCE_LINE = re.compile(r"^(?P<prefix>[ \t>]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 GROUPS = (("reference", "References"), ("checklist", "Checklists"), ("example", "Examples"))
@@ -211,8 +210,8 @@ def build_nav(corpus: Corpus, skill_rel: str) -> list[object]:
 
 def stage(repo_root: Path, dest: Path, corpus: Corpus, report: Report | None) -> Staged:
     """Copy the skill to ``dest`` and rewrite its Markdown pages for the site."""
-    skill = repo_root / SKILL_DIR
-    skill_rel = SKILL_DIR.as_posix()
+    skill = corpus.skill_dir
+    skill_rel = skill.relative_to(repo_root).as_posix()
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(skill, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

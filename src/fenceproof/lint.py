@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fenceproof.blocks import PYTHON
+from fenceproof import kinds
 from fenceproof.models import Block, Document
 
 # The families the corpus is held to: pyflakes, syntax, bugbear, async blocking calls, bandit, pyupgrade,
@@ -34,7 +34,7 @@ class Finding:
 
 
 def lintable(block: Block) -> bool:
-    return block.lang in PYTHON and block.mode != "skip"
+    return bool(block.kind) and kinds.language(block.kind).linted and block.mode != "skip"
 
 
 def virtual_module(blocks: list[Block]) -> str:

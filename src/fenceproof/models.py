@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Outcome = Literal["passed", "proved", "linted", "skipped", "checked", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "proved", "linted", "skipped", "checked", "failed")
@@ -33,7 +33,7 @@ class ServerUnavailable(Exception):
 class Expectation:
     """What a block must do: ``raises``, ``warns``, ``lint`` or ``queries``, and its target."""
 
-    kind: Literal["raises", "warns", "lint", "queries"]
+    kind: str  # a name in fenceproof.kinds.EXPECT_KINDS
     target: str  # a qualified exception or warning name, a ruff code, or a count
     match: str | None = None  # a regular expression searched in the exception or warning text
 
@@ -52,6 +52,14 @@ class Block:
     code: str  # the block's content, ending with a newline
     attrs: dict[str, str] = field(default_factory=dict)  # the quoted key="value" pairs after the language
     role: Role | None = None  # from the nearest "Incorrect"/"Correct" label above it, or role="..."
+    kind: str = ""  # what the language means (fenceproof.kinds), decided here at parse time; "" when unknown
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            from fenceproof.kinds import language_of
+
+            found = language_of(self.lang)
+            object.__setattr__(self, "kind", found.kind if found else "")
 
     @property
     def first_code_line(self) -> int:
@@ -77,6 +85,10 @@ class Block:
         return Expectation(kind, target, self.attrs.get("match"))  # type: ignore[arg-type]
 
     @property
+    def requires(self) -> str | None:
+        return self.attrs.get("requires")
+
+    @property
     def timeout(self) -> float | None:
         raw = self.attrs.get("timeout")
         return float(raw) if raw is not None else None
@@ -98,6 +110,36 @@ class Document:
 
 
 @dataclass
+class RunRecord:
+    """Raw facts about one run of a block (the worker sends them as a dict); prove decides what they mean."""
+
+    line: int  # the block's opening-fence line
+    status: str  # "ok" | "raised" | "timeout" | "not-run" | "error" (the engine failed to run it)
+    exc_type: str | None = None  # "sqlalchemy.exc.MissingGreenlet"; builtins bare ("TypeError")
+    exc_mro: list[str] = field(default_factory=list)  # qualified names of type(exc).__mro__, without object
+    exc_text: str | None = None  # str(exc), or what went wrong for timeout / not-run / error
+    where: str | None = None  # "rules/x.md:57": the deepest traceback frame inside the document
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # category, category_mro, message, where
+    queries: int | None = None  # SQL statements run through SQLAlchemy (None when not counted)
+    stdout: str = ""  # what the block printed, clipped to about 4 KB
+    started: float = 0.0  # time.time() bounds
+    finished: float = 0.0
+    duration_s: float = 0.0
+    traceback: str | None = None  # the formatted traceback when the block raised (tail, about 6 KB)
+
+
+@dataclass
+class PasteResult:
+    """What became of a Correct or unlabelled block when its document's Correct chain ran on its own."""
+
+    outcome: Outcome
+    message: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"outcome": self.outcome, "message": self.message}
+
+
+@dataclass
 class BlockResult:
     """What became of one block: the row of the JSON report."""
 
@@ -107,6 +149,7 @@ class BlockResult:
     duration_s: float = 0.0
     measured: dict[str, object] = field(default_factory=dict)  # e.g. {"queries": 11}
     stdout: str = ""  # what the block printed (clipped by the worker)
+    paste: PasteResult | None = None  # the block's outcome in the Correct chain run on its own
 
     def to_json(self) -> dict[str, object]:
         b = self.block
@@ -114,6 +157,7 @@ class BlockResult:
             "path": b.rel,
             "line": b.line,
             "lang": b.lang,
+            "kind": b.kind,
             "mode": b.mode,
             "role": b.role,
             "expect": str(b.expect) if b.expect else None,
@@ -123,4 +167,6 @@ class BlockResult:
             "message": self.message,
             "measured": self.measured,
             "stdout": self.stdout,
+            "requires": b.requires,
+            "paste": self.paste.to_json() if self.paste else None,
         }

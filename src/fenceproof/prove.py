@@ -1,44 +1,19 @@
-"""Decide each block's outcome from its lint findings, its run record and what its text expects."""
+"""Decide each block's outcome from its lint findings, its run records and what its text expects."""
 
 from __future__ import annotations
 
+import ast
 import re
-from typing import Protocol
 
-from fenceproof.blocks import PYTHON
+from fenceproof import kinds, output
 from fenceproof.lint import Finding, is_broken
-from fenceproof.models import Block, BlockResult, Expectation
+from fenceproof.models import Block, BlockResult, PasteResult, RunRecord
 
-
-class Record(Protocol):
-    """What the runtime observed of one block (``fenceproof.run.RunRecord``)."""
-
-    status: str
-    exc_type: str | None
-    exc_mro: list[str]
-    exc_text: str | None
-    where: str | None
-    warnings: list[dict]
-    queries: int | None
-    stdout: str
-    duration_s: float
-
-
-def same_class(expected: str, actual: str) -> bool:
-    """``asyncio.CancelledError`` names ``asyncio.exceptions.CancelledError``: a package re-exports a class."""
-    if expected == actual:
-        return True
-    e_module, _, e_name = expected.rpartition(".")
-    a_module, _, a_name = actual.rpartition(".")
-    return e_name == a_name and bool(e_module) and (a_module + ".").startswith(e_module + ".")
-
-
-def _any_of(expected: str, names: list[str]) -> bool:
-    return any(same_class(expected, name) for name in names)
-
-
-def _matches(expect: Expectation, text: str) -> bool:
-    return expect.match is None or re.search(expect.match, text) is not None
+_UNDEFINED = re.compile(r"name '([^']+)' is not defined")
+_MISSING_HINT = (
+    "; the block imports a package that is not installed where fenceproof runs: what a corpus imports is the "
+    "corpus's business, install it beside fenceproof"
+)
 
 
 def lint_verdict(block: Block, findings: list[Finding]) -> tuple[str | None, str | None]:
@@ -60,75 +35,58 @@ def lint_verdict(block: Block, findings: list[Finding]) -> tuple[str | None, str
     return None, proof
 
 
-def _undeclared_warnings(block: Block, record: Record) -> list[str]:
+def _undeclared_warnings(block: Block, record: RunRecord) -> list[str]:
     if block.role == "incorrect":
         return []
     expect = block.expect
+    excuses = kinds.expect_kind(expect.kind).excuses_warning if expect else None
     out = []
     for warning in record.warnings:
-        if expect and expect.kind == "warns" and _any_of(expect.target, warning["category_mro"]):
+        if excuses is not None and expect is not None and excuses(expect.target, warning):
             continue
         out.append(f"{warning['category']}: {warning['message']} ({warning.get('where') or 'unknown place'})")
     return out
 
 
-def _raised(record: Record) -> str:
+def _raised(record: RunRecord) -> str:
     where = f" at {record.where}" if record.where else ""
     return f"{record.exc_type}: {record.exc_text}{where}"
 
 
-def run_verdict(block: Block, record: Record) -> tuple[str, str | None, dict[str, object]]:
-    """(outcome, message, measured) for a block that the worker ran."""
+def run_verdict(block: Block, record: RunRecord) -> kinds.Verdict:
+    """The outcome of a Python block the worker ran: the generic facts first, then its expect kind's judge."""
     expect = block.expect
+    kind = kinds.expect_kind(expect.kind) if expect else None
     measured: dict[str, object] = {}
     if record.queries is not None:
         measured["queries"] = record.queries
     if record.status == "timeout":
-        return (
+        return kinds.Verdict(
             "failed",
             record.exc_text or "did not finish within its time limit; its worker was killed",
             measured,
         )
     if record.status in ("not-run", "error"):
-        return "failed", record.exc_text or record.status, measured
+        return kinds.Verdict("failed", record.exc_text or record.status, measured)
     if record.status == "raised":
         measured["raised"] = f"{record.exc_type}: {record.exc_text}"
-        if expect and expect.kind == "raises" and _any_of(expect.target, record.exc_mro):
-            if not _matches(expect, f"{record.exc_type}: {record.exc_text}"):
-                return (
-                    "failed",
-                    f"raised {record.exc_type} as expected, but its text does not match "
-                    f"{expect.match!r}: {record.exc_text}",
-                    measured,
-                )
-            return "proved", f"raised {record.exc_type}: {record.exc_text}", measured
+    judged = kind.judge(expect.target, expect.match, record) if kind and kind.judge and expect else None
+    if judged is not None and (judged.outcome == "failed" or record.status == "raised"):
+        return kinds.Verdict(judged.outcome, judged.message, {**measured, **judged.measured})
+    if record.status == "raised":
         wanted = f" (expected {expect})" if expect else ""
-        return "failed", f"raised {_raised(record)}{wanted}", measured
-    if expect and expect.kind == "raises":
-        return "failed", f"expected {expect}, but the block ran without raising", measured
+        hint = _MISSING_HINT if record.exc_type == "ModuleNotFoundError" else ""
+        return kinds.Verdict("failed", f"raised {_raised(record)}{wanted}{hint}", measured)
     undeclared = _undeclared_warnings(block, record)
     if undeclared:
-        return "failed", "emitted an undeclared warning: " + "; ".join(undeclared), measured
-    if expect and expect.kind == "warns":
-        hits = [w for w in record.warnings if _any_of(expect.target, w["category_mro"])]
-        if not hits:
-            seen = ", ".join(w["category"] for w in record.warnings) or "none"
-            return "failed", f"expected {expect}, but the warnings were: {seen}", measured
-        texts = [f"{w['category']}: {w['message']}" for w in hits]
-        if not any(_matches(expect, t) for t in texts):
-            return "failed", f"warned as expected, but no text matches {expect.match!r}: {texts[0]}", measured
-        measured["warned"] = texts[0]
-        return "proved", f"warned {texts[0]}", measured
-    if expect and expect.kind == "queries":
-        counted = record.queries
-        if counted != int(expect.target):
-            return "failed", f"expected {expect.target} queries, counted {counted}", measured
-        return "proved", f"ran {counted} {'query' if counted == 1 else 'queries'}", measured
-    return "passed", None, measured
+        return kinds.Verdict("failed", "emitted an undeclared warning: " + "; ".join(undeclared), measured)
+    if judged is not None:
+        return kinds.Verdict(judged.outcome, judged.message, {**measured, **judged.measured})
+    return kinds.Verdict("passed", None, measured)
 
 
-def verdict(block: Block, findings: list[Finding], record: Record | None) -> BlockResult:
-    """The block's outcome. ``record`` is None for blocks that were not run (lint-only)."""
+def verdict(block: Block, findings: list[Finding], record: RunRecord | None) -> BlockResult:
+    """The outcome of a Python, SQL or file= block. ``record`` is None for blocks that were not run (lint-only)."""
     lint_failure, lint_proof = lint_verdict(block, findings)
     duration = record.duration_s if record else 0.0
     if lint_failure:
@@ -142,19 +100,92 @@ def verdict(block: Block, findings: list[Finding], record: Record | None) -> Blo
     if block.mode == "file":
         if record.status != "ok":
             return BlockResult(block, "failed", record.exc_text or record.status, duration)
-        outcome = "linted" if block.lang in PYTHON else "checked"
+        outcome = "linted" if block.kind == "python" else "checked"
         return BlockResult(block, outcome, f"written to {block.attrs['file']} for later blocks", duration)
-    if block.lang == "sql":
+    if block.kind == "sql":
         if record.status != "ok":
             return BlockResult(
                 block, "failed", _raised(record) if record.status == "raised" else record.exc_text
             )
         return BlockResult(block, "checked", "ran in the document's database", duration)
-    outcome, message, measured = run_verdict(block, record)
+    judged = run_verdict(block, record)
+    outcome, message = judged.outcome, judged.message
     if outcome != "failed" and lint_proof:
         message = f"{lint_proof}; {message}" if message else lint_proof
         outcome = "proved"
-    return BlockResult(block, outcome, message, duration, measured, record.stdout)  # type: ignore[arg-type]
+    return BlockResult(block, outcome, message, duration, judged.measured, record.stdout)
+
+
+def checked(block: Block) -> BlockResult:
+    """The result of a block that is validated or only shown (JSON, TOML, YAML, shell, text)."""
+    if block.mode == "skip":
+        return BlockResult(block, "skipped", block.reason)
+    outcome, message = kinds.language(block.kind).check_block(block.code)
+    if outcome == "skipped":
+        message = f"```{block.lang} is {message}"
+    return BlockResult(block, outcome, message)
+
+
+def output_verdict(block: Block, shown: BlockResult | None, record: RunRecord | None) -> BlockResult:
+    """An output block against what the Python block it shows printed in one run."""
+    if shown is None or record is None:
+        why = shown.message if shown is not None and shown.outcome == "skipped" else "it was not run"
+        where = shown.block.line if shown is not None else "?"
+        return BlockResult(block, "skipped", f"shows the block at line {where}, which was skipped: {why}")
+    if record.status not in ("ok", "raised"):
+        return BlockResult(
+            block, "failed", f"not compared: the block at line {shown.block.line} did not finish"
+        )
+    if output.matches(block.code, record.stdout):
+        return BlockResult(block, "checked", f"matches what the block at line {shown.block.line} printed")
+    return BlockResult(
+        block,
+        "failed",
+        f"the block at line {shown.block.line} printed something else:\n{output.diff(block.code, record.stdout)}",
+    )
+
+
+def _defines(block: Block) -> set[str]:
+    """Names a block binds at its top level (assignments, defs, classes, imports, with/for targets)."""
+    try:
+        tree = ast.parse(block.code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            names.update(
+                n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            )
+    return names
+
+
+def missed(message: str | None, incorrect: list[Block]) -> str:
+    """Where a name that the Correct chain lacks was defined: by an Incorrect block, presumably."""
+    found = _UNDEFINED.search(message or "")
+    if not found:
+        return ""
+    lines = [b.line for b in incorrect if found.group(1) in _defines(b)]
+    if not lines:
+        return ""
+    where = ", ".join(map(str, lines))
+    return f": defined only by the Incorrect block{'s' if len(lines) > 1 else ''} at line {where}"
+
+
+def paste_verdict(result: BlockResult, paste: BlockResult, incorrect: list[Block]) -> None:
+    """Fold the Correct-chain run's result into the block's: a block that fails only when pasted fails."""
+    result.paste = PasteResult(paste.outcome, paste.message)
+    if paste.outcome == "failed" and result.outcome != "failed":
+        result.outcome = "failed"
+        if result.block.kind == "output":
+            lead = "in the Correct chain on its own (without the Incorrect blocks)"
+        else:
+            lead = "pasted without the Incorrect blocks, it fails"
+        result.message = f"{lead}: {paste.message}{missed(paste.message, incorrect)}"
 
 
 def blame_leaks(results: dict[int, BlockResult], leaks: list[dict]) -> None:

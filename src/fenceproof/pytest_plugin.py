@@ -9,21 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from fenceproof.corpus import SKILL_DIR, Corpus, find_repo_root, load_corpus
-from fenceproof.lint import Finding, lint_documents
+from fenceproof.corpus import Corpus, find_repo_root, load_corpus, skill_folders
 from fenceproof.models import Block, BlockResult, ConfigError, Document, ServerUnavailable
-from fenceproof.verify import Runtime, verify_document
+from fenceproof.report import REPORT_PATH
+from fenceproof.verify import Pipeline, Runtime
 
 
 class CorpusState:
-    """The corpus, its lint findings, the servers and each document's results, made once per session."""
+    """The corpus and the one pipeline that verifies it, made once per session; documents run on first need."""
 
     def __init__(self) -> None:
         self.corpus: Corpus | None = None
-        self.findings: dict[tuple[str, int], list[Finding]] | None = None
         self.runtime = Runtime()
-        self.results: dict[str, dict[int, BlockResult]] = {}
-        self.timings: dict[str, float] = {}
+        self.pipeline: Pipeline | None = None
 
     def document(self, path: Path) -> Document:
         if self.corpus is None:
@@ -35,13 +33,16 @@ class CorpusState:
 
     def result(self, block: Block) -> BlockResult:
         assert self.corpus is not None
-        if block.rel not in self.results:
-            if self.findings is None:
-                self.findings = lint_documents(self.corpus.documents)
-            document = next(d for d in self.corpus.documents if d.rel == block.rel)
-            done = verify_document(document, self.findings, self.runtime, self.timings)
-            self.results[block.rel] = {r.block.line: r for r in done}
-        return self.results[block.rel][block.line]
+        if self.pipeline is None:
+            self.pipeline = Pipeline(self.corpus, self.runtime)
+        document = next(d for d in self.corpus.documents if d.rel == block.rel)
+        return next(r for r in self.pipeline.document(document) if r.block.line == block.line)
+
+    def finish(self) -> None:
+        """Stop the servers and write the report of the blocks that ran (the same report `verify` writes)."""
+        self.runtime.close()
+        if self.pipeline is not None and self.corpus is not None and self.pipeline.results:
+            self.pipeline.report().write(self.corpus.root / REPORT_PATH)
 
 
 STATE = pytest.StashKey[CorpusState]()
@@ -58,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
-        state.runtime.close()
+        state.finish()
 
 
 def _in_skill(file_path: Path) -> bool:
@@ -66,7 +67,7 @@ def _in_skill(file_path: Path) -> bool:
         root = find_repo_root(file_path.parent)
     except ConfigError:
         return False
-    return (root / SKILL_DIR).resolve() in file_path.resolve().parents
+    return any((root / skill).resolve() in file_path.resolve().parents for skill in skill_folders(root))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

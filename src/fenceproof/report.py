@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fenceproof.models import OUTCOMES, BlockResult
+from fenceproof.schemas import validator
 
 REPORT_PATH = Path("build/fenceproof/report.json")  # the last run's report, relative to the repository root
 # The libraries whose versions a report records: what the corpus was verified with.
@@ -61,8 +62,19 @@ class Report:
         }
 
     def write(self, path: Path) -> None:
+        """Write the report, checked against ``schemas/report.schema.json`` first."""
+        data = self.to_json()
+        problems = check_report(data)
+        if problems:
+            raise ValueError(f"the engine built a report that breaks its schema: {problems[0]}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", "utf-8")
+        path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+
+
+def check_report(data: object) -> list[str]:
+    """How ``data`` breaks the report schema (empty when it does not)."""
+    errors = validator("report").iter_errors(data)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
 
 
 def environment() -> dict[str, str]:
@@ -97,6 +109,14 @@ def render(report: Report, console: Console) -> None:
     for r in report.failed:
         console.print(f"[red]FAILED[/red] {r.block.where}: ", end="")
         console.print(r.message or "failed", markup=False, highlight=False, soft_wrap=True)
+    pasted = [r for r in report.results if r.paste is not None]
+    if pasted:
+        only = sum(r.paste.outcome == "failed" for r in pasted if r.paste is not None)
+        documents = len({r.block.rel for r in pasted})
+        console.print(
+            f"Paste check: {len(pasted)} Correct and unlabelled blocks of {documents} documents also ran without "
+            f"the Incorrect blocks; {only} failed there"
+        )
     t = report.timings
     pieces = [
         f"postgres start {t.get('postgres_start_s', 0):.2f} s",
@@ -104,6 +124,7 @@ def render(report: Report, console: Console) -> None:
         f"lint {t.get('lint_s', 0):.2f} s",
         f"document setup {t.get('setup_s', 0):.2f} s",
         f"blocks {t.get('blocks_s', 0):.2f} s",
+        f"paste check {t.get('paste_s', 0):.2f} s",
         f"document teardown {t.get('teardown_s', 0):.2f} s",
         f"servers stop {t.get('servers_stop_s', 0):.2f} s",
         f"total {t.get('wall_s', 0):.2f} s",

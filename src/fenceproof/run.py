@@ -19,36 +19,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fenceproof import kinds
 from fenceproof.forkserver import Forkserver
-from fenceproof.models import Block
+from fenceproof.models import Block, RunRecord
 from fenceproof.postgres import Server
 
-PYTHON_LANGS = ("python", "py")
 READY_TIMEOUT_S = 60.0  # interpreter start plus imports (SQLAlchemy when counting queries), on a busy machine
 LEAK_SETTLE_S = 0.3  # a just-closed connection's backend can linger in pg_stat_activity for a moment
-
-
-@dataclass
-class RunRecord:
-    """Raw facts about one block; the prove stage decides what they mean."""
-
-    line: int  # the block's opening-fence line
-    status: str  # "ok" | "raised" | "timeout" | "not-run" | "error" (the engine failed to run it)
-    exc_type: str | None = None  # "sqlalchemy.exc.MissingGreenlet"; builtins bare ("TypeError")
-    exc_mro: list[str] = field(default_factory=list)  # qualified names of type(exc).__mro__, without object
-    exc_text: str | None = None  # str(exc), or what went wrong for timeout / not-run / error
-    where: str | None = None  # "rules/x.md:57": the deepest traceback frame inside the document
-    warnings: list[dict[str, Any]] = field(default_factory=list)  # category, category_mro, message, where
-    queries: int | None = None  # SQL statements run through SQLAlchemy (None when not counted)
-    stdout: str = ""  # what the block printed, clipped to about 4 KB
-    started: float = 0.0  # time.time() bounds
-    finished: float = 0.0
-    duration_s: float = 0.0
-    traceback: str | None = None  # the formatted traceback when the block raised (tail, about 6 KB)
 
 
 @dataclass
@@ -180,10 +161,8 @@ def _start_worker(
 def _command(block: Block) -> dict[str, Any]:
     if block.mode == "file":  # any language: alembic.ini, a .mako template, a module
         lang = "file"
-    elif block.lang == "sql" and block.mode == "run":
-        lang = "sql"
-    elif block.lang in PYTHON_LANGS and block.mode == "run":
-        lang = "python"
+    elif block.kind in ("python", "sql") and block.mode == "run":
+        lang = block.kind
     else:
         raise ValueError(
             f"{block.where}: run_document cannot execute a {block.lang!r} block in mode {block.mode!r}"
@@ -198,12 +177,10 @@ def _command(block: Block) -> dict[str, Any]:
 
 
 def _worker_flags(blocks: list[Block]) -> list[str]:
-    flags = []
-    if any(b.attrs.get("expect", "").startswith("queries:") for b in blocks):
-        flags.append("queries")
-    if any(b.lang == "sql" and b.mode == "run" for b in blocks):
-        flags.append("sql")
-    return flags
+    flags = {kinds.expect_kind(b.expect.kind).worker_flag for b in blocks if b.expect}
+    if any(b.kind == "sql" and b.mode == "run" for b in blocks):
+        flags.add("sql")
+    return sorted(f for f in flags if f)
 
 
 def run_document(

@@ -152,7 +152,11 @@ def _read_checks(results: Path) -> list[Check]:
     checks = []
     for line in results.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
-        test = entry["test"] if entry.get("when") in ("call", "collect") else f"{entry['test']} ({entry['when']})"
+        test = (
+            entry["test"]
+            if entry.get("when") in ("call", "collect")
+            else f"{entry['test']} ({entry['when']})"
+        )
         checks.append(Check(test, entry["outcome"], entry.get("message", "")))
     return checks
 

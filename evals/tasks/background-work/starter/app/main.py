@@ -37,7 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.state.sessions() as session:
+    async with request.state.sessions.begin() as session:  # commits when the request is done
         yield session
 
 

@@ -1,15 +1,14 @@
 """The signup API. DATABASE_URL names the database, MAIL_URL the mail service."""
 
-import asyncio
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx2
-from fastapi import Depends, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from pydantic import BaseModel
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.mail import send_welcome
@@ -39,31 +38,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.state.sessions() as session:
+    async with request.state.sessions.begin() as session:  # commits when the request is done
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]  # commits before the response
 app = FastAPI(lifespan=lifespan)
-logger = logging.getLogger(__name__)
-background: set[asyncio.Task[None]] = set()
 
 
-async def welcome(session: AsyncSession, http: httpx2.AsyncClient, mail_url: str, signup: Signup) -> None:
-    try:
-        await send_welcome(http, mail_url, signup.email)
-        signup.welcome_sent = True
-        await session.commit()  # the request's session: closed by the time this runs
-    except Exception:
-        logger.exception("welcome mail for signup %s failed", signup.id)
+async def welcome(session: AsyncSession, request: Request, signup_id: int, email: str) -> None:
+    await send_welcome(request.state.http, request.state.mail_url, email)
+    await session.execute(update(Signup).where(Signup.id == signup_id).values(welcome_sent=True))
 
 
 @app.post("/signups", status_code=201)
-async def create_signup(body: NewSignup, session: SessionDep, request: Request) -> SignupOut:
+async def create_signup(
+    body: NewSignup, session: SessionDep, request: Request, background: BackgroundTasks
+) -> SignupOut:
     signup = Signup(email=body.email)
     session.add(signup)
-    await session.commit()
-    task = asyncio.create_task(welcome(session, request.state.http, request.state.mail_url, signup))
-    background.add(task)
-    task.add_done_callback(background.discard)
+    await session.flush()
+    background.add_task(welcome, session, request, signup.id, body.email)
     return SignupOut(id=signup.id)

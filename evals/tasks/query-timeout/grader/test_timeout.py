@@ -22,6 +22,9 @@ def test_stuck_search_answers_503_within_the_budget(app_url):
     assert response.status_code == 503, f"a stuck search answered {response.status_code} after {took:.1f} s"
     assert took < 2.5, f"a stuck search took {took:.1f} s to answer 503 (budget about 1 s)"
     assert not left, f"1 s after the 503 the search was still waiting on the database (backend pids {left})"
+    with psycopg.connect(PG_URL) as conn:
+        logged = conn.execute("SELECT count(*) FROM search_log WHERE q = 'item' AND timed_out").fetchone()[0]
+    assert logged == 1, f"the stuck search was recorded {logged} times in search_log as timed out"
 
 
 def test_search_works_after_a_timeout(app_url):

@@ -3,14 +3,13 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from app.db import Session, engine
-from app.models import Product
+from app.models import Product, SearchLog
 
 
 class ProductOut(BaseModel):
@@ -27,21 +26,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request) stopped the statement
-
-
-async def database_error(request: Request, exc: Exception) -> JSONResponse:
-    if getattr(getattr(exc, "orig", None), "sqlstate", None) == QUERY_CANCELED:
-        return JSONResponse({"detail": "search timed out, retry later"}, 503, headers={"Retry-After": "1"})
-    return JSONResponse({"detail": "database error"}, 500)
-
-
-app = FastAPI(lifespan=lifespan, exception_handlers={DBAPIError: database_error})
+app = FastAPI(lifespan=lifespan)
 
 
 @app.get("/search")
 async def search(q: str) -> list[ProductOut]:
     async with Session() as session:
-        rows = await session.scalars(
-            select(Product).where(Product.name.ilike(f"%{q}%")).order_by(Product.id).limit(20)
-        )
-        return [ProductOut(id=p.id, name=p.name) for p in rows]
+        try:
+            rows = await session.scalars(
+                select(Product).where(Product.name.ilike(f"%{q}%")).order_by(Product.id).limit(20)
+            )
+            products: list[ProductOut] | None = [ProductOut(id=p.id, name=p.name) for p in rows]
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
+                raise
+            await session.rollback()  # the timeout aborted the transaction: start a new one
+            products = None
+        session.add(SearchLog(q=q, timed_out=products is None))
+        await session.commit()
+    if products is None:
+        raise HTTPException(503, "search timed out, retry later", headers={"Retry-After": "1"})
+    return products

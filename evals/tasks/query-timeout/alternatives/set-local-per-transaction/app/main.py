@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db import Session, engine
-from app.models import Product
+from app.models import Product, SearchLog
 
 
 class ProductOut(BaseModel):
@@ -38,8 +38,16 @@ async def search(q: str) -> list[ProductOut]:
             rows = await session.scalars(
                 select(Product).where(Product.name.ilike(f"%{q}%")).order_by(Product.id).limit(20)
             )
-            return [ProductOut(id=p.id, name=p.name) for p in rows]
+            products = [ProductOut(id=p.id, name=p.name) for p in rows]
     except (TimeoutError, DBAPIError) as exc:
         if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) != "57014":
             raise
+        await record(q, timed_out=True)
         raise HTTPException(503, "search timed out, retry later", headers={"Retry-After": "1"}) from exc
+    await record(q, timed_out=False)
+    return products
+
+
+async def record(q: str, timed_out: bool) -> None:
+    async with Session.begin() as session:
+        session.add(SearchLog(q=q, timed_out=timed_out))

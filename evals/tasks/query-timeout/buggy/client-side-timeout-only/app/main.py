@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.db import Session, engine
-from app.models import Product
+from app.models import Product, SearchLog
 
 
 class ProductOut(BaseModel):
@@ -35,6 +35,11 @@ async def search(q: str) -> list[ProductOut]:
             rows = await session.scalars(
                 select(Product).where(Product.name.ilike(f"%{q}%")).order_by(Product.id).limit(20)
             )
-            return [ProductOut(id=p.id, name=p.name) for p in rows]
+            products = [ProductOut(id=p.id, name=p.name) for p in rows]
     except TimeoutError:
+        async with Session.begin() as session:
+            session.add(SearchLog(q=q, timed_out=True))
         raise HTTPException(503, "search timed out, retry later") from None
+    async with Session.begin() as session:
+        session.add(SearchLog(q=q))
+    return products

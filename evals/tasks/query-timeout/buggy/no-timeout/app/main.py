@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.db import Session, engine
-from app.models import Product
+from app.models import Product, SearchLog
 
 
 class ProductOut(BaseModel):
@@ -33,4 +33,7 @@ async def search(q: str) -> list[ProductOut]:
         rows = await session.scalars(
             select(Product).where(Product.name.ilike(f"%{q}%")).order_by(Product.id).limit(20)
         )
-        return [ProductOut(id=p.id, name=p.name) for p in rows]
+        products = [ProductOut(id=p.id, name=p.name) for p in rows]
+        session.add(SearchLog(q=q))
+        await session.commit()
+    return products

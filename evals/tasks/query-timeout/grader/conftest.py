@@ -55,6 +55,12 @@ class Relay:
                     pass
 
     def cut(self) -> None:
+        try:
+            self.listener.shutdown(
+                socket.SHUT_RDWR
+            )  # wakes the thread blocked in accept(); close alone does not
+        except OSError:
+            pass
         self.listener.close()
         for s in list(self.sockets):
             try:

@@ -130,3 +130,21 @@ def test_fence_inside_a_blockquote() -> None:
     assert [(b.lang, b.line, b.code) for b in found] == [("text", 3, "done\n")]
     with pytest.raises(ConfigError, match="unclosed fence"):
         extract("> ```text\n> done\n", Path("/d.md"), "d.md")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("<details>\n<summary>more</summary>\n```python\nprint(1)\n```\n</details>\n", 3),  # in an HTML block
+        ("Text.\n\n    ```python\n    print(1)\n    ```\n", 3),  # indented as code
+    ],
+)
+def test_a_fence_the_parser_does_not_read_is_named_not_lost(text: str, line: int) -> None:
+    with pytest.raises(ConfigError) as error:
+        extract(text, Path("x.md"), "x.md")
+    assert (error.value.line, "is not read as a code block" in error.value.message) == (line, True)
+
+
+def test_inline_code_that_starts_a_line_is_not_a_fence() -> None:
+    text = "- ```` ```output ```` holds what was printed\n\n```python\nprint(1)\n```\n"
+    assert [b.line for b in extract(text, Path("x.md"), "x.md")] == [3]

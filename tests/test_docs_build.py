@@ -23,6 +23,8 @@ from skill_factory import make_skill, rule_path
 
 from fenceproof.corpus import load_corpus
 from fenceproof.docs import DocsBuildError, build, main_docs
+from fenceproof.models import OUTCOMES as OUTCOME_NAMES
+from fenceproof.report import check_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,13 +94,23 @@ def write_report(root: Path, skip: set[tuple[str, int]] = frozenset(), failed: i
                     "reason": None,
                 }
             rows.append(
-                {"path": doc.rel, "line": block.line, "lang": block.lang, "mode": block.mode,
-                 "expect": str(block.expect) if block.expect else None, "duration_s": 0.01,
-                 "measured": {}, **row}
+                {"path": doc.rel, "line": block.line, "lang": block.lang, "kind": block.kind, "mode": block.mode,
+                 "role": block.role, "expect": str(block.expect) if block.expect else None, "duration_s": 0.01,
+                 "measured": {}, "stdout": "", "requires": None, "paste": None, "cached": False, **row}
             )  # fmt: skip
     report = root / "build" / "fenceproof" / "report.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    data = {"postgres": {"server_version": "15.18", "source": "local"}, "summary": {}, "blocks": rows}
+    summary = {"documents": 0, "blocks": len(rows), "wall_s": 0.0}
+    summary.update({o: sum(r["outcome"] == o for r in rows) for o in OUTCOME_NAMES})
+    data = {
+        "postgres": {"server_version": "15.18", "source": "local"},
+        "summary": summary,
+        "timings": {},
+        "environment": {"python": "3.11.7", "machine": "Linux x86_64"},
+        "budget": [],
+        "blocks": rows,
+    }
+    assert check_report(data) == [], check_report(data)
     report.write_text(json.dumps(data), "utf-8")
     newest = max(p.stat().st_mtime for p in (root / "skills").rglob("*.md"))
     os.utime(report, (newest + 5, newest + 5))
@@ -270,6 +282,7 @@ def test_home_page_summarises_the_last_engine_run(tmp_path: Path) -> None:
     report = write_report(tmp_path)
     data = json.loads(report.read_text("utf-8"))
     data["summary"] = {"documents": 3, "blocks": 4, "passed": 1, "proved": 1, "linted": 1, "skipped": 1}
+    data["summary"].update({"checked": 0, "failed": 0, "wall_s": 1.0})
     data["environment"] = {"python": "3.11.7", "machine": "Linux x86_64", "sqlalchemy": "2.1.9"}
     stamp = report.stat().st_mtime
     report.write_text(json.dumps(data), "utf-8")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -113,12 +114,12 @@ def _tree_digest(folder: Path) -> str:
 
 
 def test_grade_passes_a_reference_and_leaves_it_untouched(server: Server, tmp_path: Path) -> None:
-    folder = EVALS / "tasks" / "fanout" / "reference"
+    folder = EVALS / "tasks" / "request-id" / "reference"
     before = _tree_digest(folder)
     report = tmp_path / "grade.json"
-    done = _fenceproof(server, "eval", "grade", "fanout", str(folder), "--report", str(report))
+    done = _fenceproof(server, "eval", "grade", "request-id", str(folder), "--report", str(report))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("PASS fanout"), done.stdout
+    assert done.stdout.startswith("PASS request-id"), done.stdout
     assert _tree_digest(folder) == before, "grading changed the solution folder"
     data = json.loads(report.read_text())
     assert data["passed"] is True and all(c["outcome"] == "passed" for c in data["checks"]), data
@@ -153,7 +154,7 @@ def test_run_with_two_scripted_agents_writes_the_json_and_the_table(server: Serv
     copy_reference = "cp -r {task_dir}/reference/. {dir}/ && test -s {prompt_file}"
     copy_buggy = 'cp -r "$(ls -d {task_dir}/buggy/*/ | head -n 1)". {dir}/'
     done = _fenceproof(
-        server, "eval", "run", "--tasks", "fanout", "orders-api", "--repeat", "1",
+        server, "eval", "run", "--tasks", "fanout", "request-id", "--repeat", "1",
         "--condition", f"reference={copy_reference}", "--condition", f"buggy={copy_buggy}",
         "--out", str(out), "--jobs", "2",
     )  # fmt: skip
@@ -162,7 +163,9 @@ def test_run_with_two_scripted_agents_writes_the_json_and_the_table(server: Serv
     summary = {(row["condition"], row["task"]): row for row in data["summary"]}
     assert summary[("reference", "all")]["passed"] == 2 and summary[("reference", "all")]["runs"] == 2
     assert summary[("buggy", "all")]["passed"] == 0 and summary[("buggy", "all")]["runs"] == 2
-    assert summary[("reference", "fanout")]["ci95"][1] == 1.0
+    assert (
+        summary[("reference", "fanout")]["ci95"][1] == 1.0 and summary[("buggy", "request-id")]["passed"] == 0
+    )
     assert data["agent_calls"] == 4 and len(data["runs"]) == 4
     assert data["top_failures"] and all(row["condition"] == "buggy" for row in data["top_failures"])
     table = done.stdout
@@ -182,3 +185,116 @@ def test_task_toml_files_are_valid() -> None:
             f"{task.name}/task.toml: unknown keys {set(meta)}"
         )
         assert 0 < task.timeout_s <= 180, f"{task.name}: timeout_s {task.timeout_s}"
+
+
+# -- graderlib's own instruments ----------------------------------------------------------------------
+
+
+def test_the_statement_proxy_counts_every_statement_of_either_driver(server: Server) -> None:
+    import asyncio
+
+    import asyncpg
+    import psycopg
+
+    sys.path.insert(0, str(EVALS))
+    try:
+        from graderlib.pgproxy import PgProxy
+        from graderlib.postgres import Statements
+    finally:
+        sys.path.remove(str(EVALS))
+    dbname = server.create_database()
+    try:
+        params = {**server.params, "dbname": dbname}
+        proxy = PgProxy(str(params["host"]), int(params["port"]))
+        try:
+            via = Statements(proxy, params)
+            with psycopg.connect(via.pg_url, autocommit=True) as conn:
+                for n in range(3):  # extended protocol: one Execute each
+                    conn.execute("SELECT %s::int", (n,))
+                conn.execute("SELECT 1; SELECT 2")  # simple protocol: one Query
+            assert via.settle(quiet_s=0.05) == 4, via.log
+
+            async def five() -> None:
+                conn = await asyncpg.connect(via.pg_url)
+                try:
+                    mark = via.count
+                    for n in range(5):  # prepared once, then cached: still one Execute per call
+                        await conn.fetchval("SELECT $1::int", n)
+                    assert via.count - mark == 5, via.since(mark)
+                finally:
+                    await conn.close()
+
+            asyncio.run(five())
+            assert via.open_connections == 0
+        finally:
+            proxy.close()
+    finally:
+        server.drop_database(dbname)
+
+
+def test_the_upstream_records_a_client_that_leaves() -> None:
+    import asyncio
+
+    import httpx2
+
+    sys.path.insert(0, str(EVALS))
+    try:
+        from graderlib.upstream import Upstream
+    finally:
+        sys.path.remove(str(EVALS))
+
+    async def main(url: str) -> None:
+        async with httpx2.AsyncClient() as client:
+            try:
+                async with asyncio.timeout(0.3):
+                    await client.get(f"{url}/hang")
+            except TimeoutError:
+                pass
+            assert (await client.get(f"{url}/json/4")).json() == {"n": 4}
+
+    with Upstream() as upstream:
+        asyncio.run(main(upstream.url))
+        assert upstream.wait_idle(3.0)
+        hang, ok = upstream.requests
+        assert hang.path == "/hang" and hang.client_gone and hang.end is not None, hang
+        assert ok.path == "/json/4" and not ok.client_gone, ok
+
+
+def test_a_hanging_grader_is_stopped_with_everything_it_started(server: Server, tmp_path: Path) -> None:
+    task_dir = tmp_path / "hangs"
+    (task_dir / "grader").mkdir(parents=True)
+    (task_dir / "reference").mkdir()
+    (task_dir / "task.md").write_text("Never finishes.\n")
+    (task_dir / "task.toml").write_text('rules = ["asyncio-cancellation"]\ntimeout_s = 3\n')
+    pid_file = tmp_path / "child.pid"
+    (task_dir / "grader" / "test_hang.py").write_text(
+        "import subprocess, time\n"
+        "def test_hangs():\n"
+        "    child = subprocess.Popen(['sleep', '300'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "    time.sleep(300)\n"
+    )
+    from fenceproof.evals.tasks import load_task
+
+    with Grader(server) as grader:
+        grade = grader.grade(load_task(task_dir), task_dir / "reference")
+    assert not grade.passed and grade.seconds < 15, grade
+    assert [c.message for c in grade.failed] == ["timed out after 3 s (the code hung?)"], grade.checks
+    child = int(pid_file.read_text())
+    for _ in range(100):
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the grader's child process {child} outlived the grade")
+
+
+def test_pass_rate_intervals() -> None:
+    from fenceproof.evals.stats import Rate
+
+    assert Rate(0, 0).interval == (0.0, 1.0)
+    low, high = Rate(0, 5).interval
+    assert low == 0.0 and round(high, 3) == 0.434
+    low, high = Rate(5, 5).interval
+    assert round(low, 3) == 0.566 and high == 1.0
+    assert Rate(3, 10).cell() == "3/10 30% [11%-60%]"

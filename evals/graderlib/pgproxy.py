@@ -21,7 +21,7 @@ GSSENC_REQUEST = 80877104
 class Statement(NamedTuple):
     at: float  # time.monotonic()
     kind: str  # "query" (simple protocol) or "execute" (extended protocol)
-    sql: str  # the text: the Query's, or the last Parse's on that connection for an Execute
+    sql: str  # the Query's text, or for an Execute the SQL its portal was bound to
 
 
 class PgProxy:
@@ -72,6 +72,17 @@ class PgProxy:
 
     # -- plumbing -----------------------------------------------------------------------------------
 
+    def _connect(self) -> socket.socket:
+        host, port = self.target
+        if host.startswith("/"):  # a Unix socket directory, as libpq names it
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.settimeout(10)
+            server.connect(f"{host}/.s.PGSQL.{port}")
+        else:
+            server = socket.create_connection((host, port), timeout=10)
+        server.settimeout(None)
+        return server
+
     def _accept(self) -> None:
         while not self._closed:
             try:
@@ -79,8 +90,7 @@ class PgProxy:
             except OSError:
                 return
             try:
-                server = socket.create_connection(self.target, timeout=10)
-                server.settimeout(None)
+                server = self._connect()
             except OSError:
                 client.close()
                 continue
@@ -100,7 +110,8 @@ class PgProxy:
             _shut(client)
 
     def _upstream(self, client: socket.socket, server: socket.socket) -> None:
-        last_parse = ""
+        prepared: dict[bytes, str] = {}  # statement name -> SQL (from Parse)
+        portals: dict[bytes, str] = {}  # portal name -> SQL (from Bind)
         try:
             # Startup phase: untyped messages (length, code, ...).
             while True:
@@ -119,12 +130,14 @@ class PgProxy:
                 body = _read(client, length - 4)
                 if kind == b"Q":
                     self._record("query", body.rstrip(b"\0").decode(errors="replace"))
-                elif kind == b"P":
-                    name_end = body.index(b"\0")
-                    query_end = body.index(b"\0", name_end + 1)
-                    last_parse = body[name_end + 1 : query_end].decode(errors="replace")
-                elif kind == b"E":
-                    self._record("execute", last_parse)
+                elif kind == b"P":  # Parse: statement name, SQL, ...
+                    name, sql = body.split(b"\0", 2)[:2]
+                    prepared[name] = sql.decode(errors="replace")
+                elif kind == b"B":  # Bind: portal name, statement name, ...
+                    portal, name = body.split(b"\0", 2)[:2]
+                    portals[portal] = prepared.get(name, "?")
+                elif kind == b"E":  # Execute: portal name, row limit
+                    self._record("execute", portals.get(body.split(b"\0", 1)[0], "?"))
                 server.sendall(head + body)
                 if kind == b"X":
                     break

@@ -40,6 +40,16 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 15
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._connection(+1)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._connection(-1)
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         index = self.server.owner._begin(self.path)
         gone = False
@@ -127,6 +137,8 @@ class Upstream:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: list[Served] = []
+        self._open = 0
+        self.connections_opened = 0  # TCP connections accepted so far (keep-alive reuse shows as fewer)
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="eval-upstream", daemon=True)
@@ -142,6 +154,27 @@ class Upstream:
     def _finish(self, index: int, gone: bool) -> None:
         with self._lock:
             self._records[index] = self._records[index]._replace(end=time.monotonic(), client_gone=gone)
+
+    def _connection(self, delta: int) -> None:
+        with self._lock:
+            self._open += delta
+            self.connections_opened += max(delta, 0)
+
+    def open_connections(self) -> int:
+        """Client connections open right now (a pooled keep-alive connection counts until it is closed)."""
+        with self._lock:
+            return self._open
+
+    def max_concurrent(self, prefix: str = "/") -> int:
+        """The most requests under ``prefix`` that were in flight at the same moment."""
+        events = []
+        for r in self.served(prefix):
+            events += [(r.start, 1), (r.end if r.end is not None else float("inf"), -1)]
+        peak = now = 0
+        for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+            now += step
+            peak = max(peak, now)
+        return peak
 
     @property
     def requests(self) -> list[Served]:

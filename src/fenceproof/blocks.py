@@ -90,7 +90,29 @@ def extract(text: str, path: Path, rel: str) -> list[Block]:
             block = Block(path, rel, line, lang, token.content, attrs, block_role)  # type: ignore[arg-type]
             _check_block(block, blocks)
             blocks.append(block)
+    _no_hidden_fences(tokens, lines, rel)
     return blocks
+
+
+# A line that opens a fence by its look: backticks whose info string has no backtick, or tildes.
+_FENCE_LOOK = re.compile(r"^[ \t>]*(?:(?:[-*+]|\d+[.)])[ \t]+)?(?:`{3,}[^`]*|~{3,}.*)$")
+
+
+def _no_hidden_fences(tokens: list[Token], lines: list[str], rel: str) -> None:
+    """A fence the Markdown parser does not read as a code block (inside an HTML block, indented as code)
+    would be neither run nor reported: name it instead."""
+    covered: set[int] = set()
+    for token in tokens:
+        if token.type == "fence" and token.map is not None:
+            covered.update(range(token.map[0], token.map[1]))
+    for number, line in enumerate(lines):
+        if number not in covered and _FENCE_LOOK.match(line):
+            raise ConfigError(
+                rel,
+                number + 1,
+                "this fence is not read as a code block (inside an HTML block, or indented as code?), so it "
+                "would be neither run nor reported: put a blank line around it and indent it at most 3 spaces",
+            )
 
 
 def _check_block(block: Block, before: list[Block]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,13 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fenceproof import budget
 from fenceproof.corpus import SKILL_DIR, load_corpus
 from fenceproof.models import BlockResult, ConfigError, Document, ServerUnavailable
-from fenceproof.report import REPORT_PATH, render
-from fenceproof.verify import Pipeline, runtime
+from fenceproof.report import REPORT_PATH, ReportError, merge_reports, render
+from fenceproof.verify import Pipeline, parse_shard, runtime, shard
 
 
 def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     corpus = load_corpus(Path.cwd(), [Path(p) for p in args.paths] or None)
-    total = len(corpus.blocks())
+    total = sum(len(d.blocks) for d in shard(corpus.documents, args.shard))
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -33,8 +35,8 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         def advance(document: Document, results: list[BlockResult]) -> None:
             progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
 
-        pipeline = Pipeline(corpus, rt)
-        pipeline.run_all(advance)
+        pipeline = Pipeline(corpus, rt, use_cache=not args.no_cache, jobs=args.jobs)
+        pipeline.run_all(shard(corpus.documents, args.shard), advance)
     report = pipeline.report()  # after the servers stopped, so their stop time counts
     render(report, out)
     for skill in corpus.skill_dirs:
@@ -57,8 +59,32 @@ def parser() -> argparse.ArgumentParser:
             f"{SKILL_DIR}); the repository is the nearest folder at or above the current one that has either."
         ),
     )
-    verify_cmd.add_argument("paths", nargs="*", help="Markdown files or folders (default: every skill folder)")
+    verify_cmd.add_argument(
+        "paths", nargs="*", help="Markdown files or folders (default: every skill folder)"
+    )
     verify_cmd.add_argument("--report", metavar="FILE.json", help="also write the JSON report here")
+    verify_cmd.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+        metavar="N",
+        help="verify N documents at once (default: the number of cores)",
+    )
+    verify_cmd.add_argument(
+        "--no-cache", action="store_true", help="run every document, also those whose inputs did not change"
+    )
+    verify_cmd.add_argument(
+        "--shard",
+        metavar="K/N",
+        type=_shard,
+        help="verify only the Kth of N deterministic parts of the corpus",
+    )
+    report_cmd = sub.add_parser("report", help="work with JSON reports (report merge A.json B.json -o FILE)")
+    report_sub = report_cmd.add_subparsers(dest="report_command", required=True)
+    merge_cmd = report_sub.add_parser("merge", help="join the reports of shard runs into one report")
+    merge_cmd.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge_cmd.add_argument("-o", "--output", required=True, metavar="FILE.json")
     # These parse their own arguments (see `fenceproof index --help`, `fenceproof docs --help`).
     sub.add_parser(
         "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
@@ -68,6 +94,31 @@ def parser() -> argparse.ArgumentParser:
         "eval", help="grade a solution against an evals task (eval grade), run an agent (eval run)"
     )
     return top
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _shard(text: str) -> str:
+    try:
+        parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _merge(args: argparse.Namespace, out: Console) -> int:
+    data = merge_reports([Path(p) for p in args.reports])
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    s = data["summary"]
+    out.print(
+        f"merged {len(args.reports)} reports: {s['blocks']} blocks in {s['documents']} documents, {s['failed']} failed"
+    )
+    return 1 if s["failed"] else 0
 
 
 def _delegate(argv: list[str]) -> int | None:
@@ -105,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             return _verify(args, out, err)
-    except (ConfigError, ServerUnavailable) as error:
+        if args.command == "report":
+            return _merge(args, out)
+    except (ConfigError, ServerUnavailable, ReportError) as error:
         err.print(f"error: {error}", markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:

@@ -7,13 +7,13 @@ counts as verified only when the report is newer than the file and holds a row f
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fenceproof.kinds import describe_expect
 from fenceproof.models import Block
+from fenceproof.report import ReportError, read_report
 
 # How each outcome reads on the site, in the order the page summary lists them.
 OUTCOME_WORDS: dict[str, str] = {
@@ -28,7 +28,7 @@ _MAX_TEXT = 160
 
 
 @dataclass(frozen=True)
-class Report:
+class ReportRows:
     """The rows of one report, with the report file's modification time."""
 
     rows: dict[tuple[str, int], dict[str, object]]
@@ -59,17 +59,21 @@ class PageStatus:
     blocks: dict[int, BlockStatus]
 
 
-def load_report(path: Path) -> Report | None:
-    """Read a report written by ``fenceproof verify``; None when there is none."""
+def load_report(path: Path) -> ReportRows | None:
+    """Read a report written by ``fenceproof verify``; None when there is none, or it is not a report of this
+    engine's schema (an older engine's, say): the site then marks the pages as not verified."""
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = read_report(path)
+    except ReportError:
+        return None
     rows: dict[tuple[str, int], dict[str, object]] = {}
     for row in data.get("blocks", []):
         rows[(str(row["path"]), int(row["line"]))] = row
     postgres = data.get("postgres") or {}
     version = postgres.get("server_version") if isinstance(postgres, dict) else None
-    return Report(
+    return ReportRows(
         rows=rows,
         mtime=path.stat().st_mtime,
         source=str(path),
@@ -79,7 +83,7 @@ def load_report(path: Path) -> Report | None:
     )
 
 
-def run_summary(report: Report | None) -> str:
+def run_summary(report: ReportRows | None) -> str:
     """One sentence on the last engine run as a whole, for the home page."""
     if report is None:
         return "The engine has not been run for this build: no code block on this site is marked as verified."
@@ -138,7 +142,7 @@ def block_status(block: Block, row: dict[str, object] | None) -> BlockStatus:
     return BlockStatus(outcome, prefix + _short(text))
 
 
-def page_status(report: Report | None, rel: str, path: Path, blocks: list[Block]) -> PageStatus:
+def page_status(report: ReportRows | None, rel: str, path: Path, blocks: list[Block]) -> PageStatus:
     """The verification status of one Markdown file (``rel`` relative to the repository root)."""
     if not blocks:
         return PageStatus("none", "No code blocks", {})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fenceproof.blocks import frontmatter_lines
 from fenceproof.corpus import Corpus, Section
-from fenceproof.docs_report import PageStatus, Report, page_status, run_summary
+from fenceproof.docs_report import PageStatus, ReportRows, page_status, run_summary
 from fenceproof.models import Block, Document
 
 IMPACT_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
@@ -208,7 +208,7 @@ def build_nav(corpus: Corpus, skill_rel: str) -> list[object]:
     return nav
 
 
-def stage(repo_root: Path, dest: Path, corpus: Corpus, report: Report | None) -> Staged:
+def stage(repo_root: Path, dest: Path, corpus: Corpus, report: ReportRows | None) -> Staged:
     """Copy the skill to ``dest`` and rewrite its Markdown pages for the site."""
     skill = corpus.skill_dir
     skill_rel = skill.relative_to(repo_root).as_posix()

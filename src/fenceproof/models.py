@@ -134,9 +134,10 @@ class PasteResult:
 
     outcome: Outcome
     message: str | None = None
+    duration_s: float = 0.0
 
     def to_json(self) -> dict[str, object]:
-        return {"outcome": self.outcome, "message": self.message}
+        return {"outcome": self.outcome, "message": self.message, "duration_s": round(self.duration_s, 4)}
 
 
 @dataclass
@@ -150,6 +151,7 @@ class BlockResult:
     measured: dict[str, object] = field(default_factory=dict)  # e.g. {"queries": 11}
     stdout: str = ""  # what the block printed (clipped by the worker)
     paste: PasteResult | None = None  # the block's outcome in the Correct chain run on its own
+    cached: bool = False  # taken from the cache of an earlier run with the same inputs
 
     def to_json(self) -> dict[str, object]:
         b = self.block
@@ -169,4 +171,5 @@ class BlockResult:
             "stdout": self.stdout,
             "requires": b.requires,
             "paste": self.paste.to_json() if self.paste else None,
+            "cached": self.cached,
         }

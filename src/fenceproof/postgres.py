@@ -412,3 +412,23 @@ class _SignalGuard:
 
 
 _guard = _SignalGuard()
+
+
+def version_hint(env: Mapping[str, str] = os.environ) -> str:
+    """The server version a run would use, found without starting a cluster: DATABASE_URL's server (asked),
+    else the local binaries' ``postgres --version``. Used in cache keys; "" when neither answers."""
+    url = env.get("DATABASE_URL")
+    try:
+        if url:
+            params = {**parse_url(url), "connect_timeout": 10}
+            with psycopg.connect(**params) as conn:
+                return str(conn.info.server_version)
+        bindir = find_bindir(env)
+        if bindir is None:
+            return ""
+        done = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30
+        )
+        return done.stdout.strip()
+    except (psycopg.Error, ServerUnavailable, OSError, subprocess.TimeoutExpired):
+        return ""

@@ -178,7 +178,7 @@ def missed(message: str | None, incorrect: list[Block]) -> str:
 
 def paste_verdict(result: BlockResult, paste: BlockResult, incorrect: list[Block]) -> None:
     """Fold the Correct-chain run's result into the block's: a block that fails only when pasted fails."""
-    result.paste = PasteResult(paste.outcome, paste.message)
+    result.paste = PasteResult(paste.outcome, paste.message, paste.duration_s)
     if paste.outcome == "failed" and result.outcome != "failed":
         result.outcome = "failed"
         if result.block.kind == "output":

@@ -5,13 +5,15 @@ Enabled with ``-p fenceproof.pytest_plugin`` (the repository's pytest configurat
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from fenceproof.corpus import Corpus, find_repo_root, load_corpus, skill_folders
 from fenceproof.models import Block, BlockResult, ConfigError, Document, ServerUnavailable
-from fenceproof.report import REPORT_PATH
+from fenceproof.report import REPORT_PATH, merge_reports
 from fenceproof.verify import Pipeline, Runtime
 
 
@@ -38,11 +40,17 @@ class CorpusState:
         document = next(d for d in self.corpus.documents if d.rel == block.rel)
         return next(r for r in self.pipeline.document(document) if r.block.line == block.line)
 
-    def finish(self) -> None:
-        """Stop the servers and write the report of the blocks that ran (the same report `verify` writes)."""
+    def finish(self, worker: str | None) -> None:
+        """Stop the servers and write the report of the blocks that ran (the same report `verify` writes);
+        a pytest-xdist worker writes its part, which the controller merges."""
         self.runtime.close()
-        if self.pipeline is not None and self.corpus is not None and self.pipeline.results:
-            self.pipeline.report().write(self.corpus.root / REPORT_PATH)
+        if self.pipeline is None or self.corpus is None or not self.pipeline.results:
+            return
+        target = self.corpus.root / (XDIST_DIR / f"{worker}.json" if worker else REPORT_PATH)
+        self.pipeline.report().write(target)
+
+
+XDIST_DIR = REPORT_PATH.parent / "xdist"
 
 
 STATE = pytest.StashKey[CorpusState]()
@@ -52,14 +60,52 @@ class BlockFailed(Exception):
     pass
 
 
+def _worker(config: pytest.Config) -> str | None:
+    """The pytest-xdist worker id of this process (None in the controller or without xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else None
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return _worker(config) is None and bool(getattr(config.option, "numprocesses", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = CorpusState()
+    if _xdist_controller(config):
+        shutil.rmtree(config.rootpath / XDIST_DIR, ignore_errors=True)  # parts of an earlier run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` a document's blocks stay on one worker (it runs them together)."""
+    for item in items:
+        if isinstance(item, BlockItem):
+            item.add_marker(pytest.mark.xdist_group(item.block.rel))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is not None and _worker(config):
+        state.finish(_worker(config))  # before the controller merges the parts
+    elif _xdist_controller(config):
+        _merge_parts(config.rootpath)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is not None:
-        state.finish()
+    if state is not None and not _worker(config):
+        state.finish(None)
+
+
+def _merge_parts(root: Path) -> None:
+    """The workers' reports as one (a document run by two workers keeps its first rows)."""
+    parts = sorted((root / XDIST_DIR).glob("*.json"))
+    if not parts:
+        return
+    merged = merge_reports(parts, tolerate_repeats=True)
+    (root / REPORT_PATH).write_text(json.dumps(merged, indent=2) + "\n", "utf-8")
+    shutil.rmtree(root / XDIST_DIR, ignore_errors=True)
 
 
 def _in_skill(file_path: Path) -> bool:

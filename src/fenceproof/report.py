@@ -51,6 +51,7 @@ class Report:
     def to_json(self) -> dict[str, object]:
         summary: dict[str, object] = {"documents": len(self.documents), "blocks": len(self.results)}
         summary.update(self.counts())
+        summary["cached"] = sum(r.cached for r in self.results)
         summary["wall_s"] = round(self.timings.get("wall_s", 0.0), 3)
         return {
             "postgres": self.postgres,
@@ -75,6 +76,72 @@ def check_report(data: object) -> list[str]:
     """How ``data`` breaks the report schema (empty when it does not)."""
     errors = validator("report").iter_errors(data)
     return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+
+
+class ReportError(Exception):
+    """A report that cannot be read or merged; the message names the file."""
+
+
+def read_report(path: Path) -> dict:
+    """A report written by ``fenceproof verify``, checked against the report schema."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise ReportError(f"{path}: cannot read a report: {error}") from None
+    problems = check_report(data)
+    if problems:
+        raise ReportError(f"{path}: not a fenceproof report: {problems[0]}")
+    return data
+
+
+def merge_reports(paths: list[Path], tolerate_repeats: bool = False) -> dict:
+    """One report from the reports of shard runs (each document verified in exactly one of them; with
+    ``tolerate_repeats``, a document verified twice keeps the rows of the first report that has it)."""
+    reports = [(path, read_report(path)) for path in paths]
+    rows: dict[tuple[str, int], dict] = {}
+    for path, data in reports:
+        for row in data["blocks"]:
+            where = (row["path"], row["line"])
+            if where in rows and tolerate_repeats:
+                continue
+            if where in rows:
+                raise ReportError(
+                    f"{path}: {row['path']}:{row['line']} is in two of the reports; merge shards only"
+                )
+            rows[where] = row
+    servers = {json.dumps(d["postgres"], sort_keys=True) for _, d in reports if d["postgres"]}
+    if len(servers) > 1:
+        raise ReportError(f"the reports ran against different servers: {', '.join(sorted(servers))}")
+    blocks = [rows[k] for k in sorted(rows)]
+    timings: dict[str, float] = {}
+    for _, data in reports:
+        for key, value in data["timings"].items():
+            timings[key] = (
+                max(timings.get(key, 0.0), value) if key == "wall_s" else timings.get(key, 0.0) + value
+            )
+    timings["shards"] = len(reports)
+    summary: dict[str, object] = {
+        "documents": len({b["path"] for b in blocks})
+        if tolerate_repeats
+        else sum(d["summary"]["documents"] for _, d in reports),
+        "blocks": len(blocks),
+    }
+    summary.update({o: sum(b["outcome"] == o for b in blocks) for o in OUTCOMES})
+    summary["cached"] = sum(bool(b.get("cached")) for b in blocks)
+    summary["wall_s"] = timings.get("wall_s", 0.0)
+    first = reports[0][1]
+    merged = {
+        "postgres": next((d["postgres"] for _, d in reports if d["postgres"]), None),
+        "summary": summary,
+        "timings": timings,
+        "environment": first["environment"],
+        "budget": first["budget"],
+        "blocks": blocks,
+    }
+    problems = check_report(merged)
+    if problems:
+        raise ReportError(f"the merged report breaks the schema: {problems[0]}")
+    return merged
 
 
 def environment() -> dict[str, str]:
@@ -133,7 +200,9 @@ def render(report: Report, console: Console) -> None:
     server = f"PostgreSQL {pg['server_version']} ({pg['source']})" if pg else "no PostgreSQL needed"
     console.print(f"{server}; time: " + ", ".join(pieces))
     verdict = "[red]FAILED[/red]" if report.failed else "[green]OK[/green]"
+    cached = sum(r.cached for r in report.results)
     console.print(
         f"{verdict}: {len(report.results)} blocks in {len(report.documents)} documents, "
         + ", ".join(f"{total[o]} {o}" for o in OUTCOMES)
+        + (f" ({cached} from the cache of an earlier run; --no-cache runs them)" if cached else "")
     )

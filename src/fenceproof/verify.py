@@ -7,13 +7,16 @@ time as pytest reaches its blocks; both end with the same report.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from fenceproof import conditions, kinds
 from fenceproof.blocks import shown_block
+from fenceproof.cache import Cache, document_key
 from fenceproof.corpus import Corpus
 from fenceproof.lint import Finding, lint_documents
 from fenceproof.models import Block, BlockResult, Document, RunRecord
@@ -36,6 +39,8 @@ class Runtime:
     """The PostgreSQL server, its template database and the upstream HTTP server, opened on first need."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version_hint: str | None = None
         self._stack = ExitStack()
         self.server = None
         self.template: str | None = None
@@ -46,8 +51,23 @@ class Runtime:
         self.stop_s = 0.0
 
     def ensure(self) -> None:
-        if self.server is not None:
-            return
+        with self._lock:
+            if self.server is None:
+                self._open()
+
+    def server_version_hint(self) -> str:
+        """The PostgreSQL version the blocks will run on, without starting a server (for cache keys)."""
+        with self._lock:
+            if self._version_hint is None:
+                if self.server is not None:
+                    self._version_hint = str(self.server.server_version)
+                else:
+                    from fenceproof.postgres import version_hint
+
+                    self._version_hint = version_hint(os.environ)
+            return self._version_hint
+
+    def _open(self) -> None:
         from fenceproof.forkserver import Forkserver
         from fenceproof.postgres import open_server
         from fenceproof.upstream import Upstream
@@ -88,7 +108,7 @@ class _Run:
     leaks: list[dict] = field(default_factory=list)
 
 
-def _execute(blocks: list[Block], rt: Runtime, timings: dict[str, float], key: str) -> _Run:
+def _execute(blocks: list[Block], rt: Runtime, timings: Timings, key: str) -> _Run:
     if not blocks:
         return _Run()
     from fenceproof.run import run_document
@@ -97,10 +117,22 @@ def _execute(blocks: list[Block], rt: Runtime, timings: dict[str, float], key: s
     started = time.perf_counter()
     outcome = run_document(blocks, rt.server, rt.template, rt.upstream_url, forkserver=rt.forkserver)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
-    timings["setup_s"] = timings.get("setup_s", 0.0) + outcome.setup_s
-    timings["teardown_s"] = timings.get("teardown_s", 0.0) + outcome.teardown_s
-    timings[key] = timings.get(key, 0.0) + elapsed - outcome.setup_s - outcome.teardown_s
+    timings.add("setup_s", outcome.setup_s)
+    timings.add("teardown_s", outcome.teardown_s)
+    timings.add(key, elapsed - outcome.setup_s - outcome.teardown_s)
     return _Run(outcome.records, outcome.leaks)
+
+
+class Timings:
+    """Seconds spent per stage, added to from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.values: dict[str, float] = {}
+
+    def add(self, key: str, seconds: float) -> None:
+        with self._lock:
+            self.values[key] = self.values.get(key, 0.0) + seconds
 
 
 def _results(
@@ -129,42 +161,69 @@ def _results(
     return results
 
 
+@dataclass
+class Plan:
+    """What one document's verification runs: every block that can run, and its Correct chain on its own."""
+
+    document: Document
+    active: list[Block]  # the blocks that are run, checked or compared
+    chain: list[Block]  # the Correct chain: empty when the document has no Incorrect block that runs
+    incorrect: list[Block]
+    settled: dict[int, BlockResult]  # outcomes known without running: conditions unmet, skips, ...
+
+    @property
+    def full_run(self) -> list[Block]:
+        return [b for b in self.active if executed(b)]
+
+    @property
+    def chain_run(self) -> list[Block]:
+        return [b for b in self.chain if executed(b)]
+
+
+def plan(document: Document) -> Plan:
+    settled: dict[int, BlockResult] = {}
+    for block in document.blocks:
+        if block.requires and (why := conditions.unmet(block.requires)):
+            settled[block.line] = BlockResult(block, "skipped", why)
+        elif block.expect and (why := kinds.missing_module(block.expect.kind)):
+            settled[block.line] = BlockResult(block, "failed", why)
+        elif block.mode == "skip":
+            settled[block.line] = BlockResult(block, "skipped", block.reason)
+    for block in document.blocks:
+        shown = shown_block(document.blocks, block) if block.kind == "output" else None
+        if block.line not in settled and shown is not None and shown.line in settled:
+            settled[block.line] = BlockResult(block, "skipped", "the block it shows was skipped")
+    active = [b for b in document.blocks if b.line not in settled]
+    incorrect = [b for b in active if executed(b) and b.role == "incorrect"]
+    chain: list[Block] = []
+    if incorrect:
+        chain = [b for b in active if b.role != "incorrect"]
+        chain = [b for b in chain if b.kind != "output" or _shows_chain_block(document, b, incorrect)]
+        if not any(executed(b) for b in chain):
+            chain = []
+    return Plan(document, active, chain, incorrect, settled)
+
+
+def combine(
+    p: Plan, findings: dict[tuple[str, int], list[Finding]], full: _Run, pasted: _Run | None
+) -> list[BlockResult]:
+    """Every block's outcome from the full run and the Correct chain's run."""
+    results = _results(p.document, p.active, findings, full)
+    if p.chain and pasted is not None:
+        for line, paste in _results(p.document, p.chain, findings, pasted).items():
+            paste_verdict(results[line], paste, p.incorrect)
+    results.update(p.settled)
+    return [results[b.line] for b in p.document.blocks]
+
+
 def verify_document(
-    document: Document, findings: dict[tuple[str, int], list[Finding]], rt: Runtime, timings: dict[str, float]
+    document: Document, findings: dict[tuple[str, int], list[Finding]], rt: Runtime, timings: Timings
 ) -> list[BlockResult]:
     """Run one document's blocks twice (all of them; the Correct chain alone) and decide every block's outcome."""
-    unmet = {b.line: why for b in document.blocks if b.requires and (why := conditions.unmet(b.requires))}
-    cannot = {
-        b.line: why for b in document.blocks if b.expect and (why := kinds.missing_module(b.expect.kind))
-    }
-    active = [b for b in document.blocks if b.line not in unmet and b.line not in cannot and b.mode != "skip"]
-    shown_skipped = {
-        b.line
-        for b in active
-        if b.kind == "output" and (s := shown_block(document.blocks, b)) and s.line in unmet
-    }
-    active = [b for b in active if b.line not in shown_skipped]
-    to_run = [b for b in active if executed(b)]
-    results = _results(document, active, findings, _execute(to_run, rt, timings, "blocks_s"))
-    incorrect = [b for b in to_run if b.role == "incorrect"]
-    if incorrect:
-        chain = [b for b in active if b.role != "incorrect" and b not in incorrect]
-        chain = [b for b in chain if b.kind != "output" or _shows_chain_block(document, b, incorrect)]
-        chain_run = [b for b in chain if executed(b)]
-        if chain_run:
-            pasted = _results(document, chain, findings, _execute(chain_run, rt, timings, "paste_s"))
-            for line, paste in pasted.items():
-                paste_verdict(results[line], paste, incorrect)
-    for block in document.blocks:
-        if block.line in unmet:
-            results[block.line] = BlockResult(block, "skipped", unmet[block.line])
-        elif block.line in cannot:
-            results[block.line] = BlockResult(block, "failed", cannot[block.line])
-        elif block.line in shown_skipped:
-            results[block.line] = BlockResult(block, "skipped", "the block it shows was skipped")
-        elif block.mode == "skip":
-            results[block.line] = BlockResult(block, "skipped", block.reason)
-    return [results[b.line] for b in document.blocks]
+    p = plan(document)
+    full = _execute(p.full_run, rt, timings, "blocks_s")
+    pasted = _execute(p.chain_run, rt, timings, "paste_s") if p.chain else None
+    return combine(p, findings, full, pasted)
 
 
 def _shows_chain_block(document: Document, output: Block, incorrect: list[Block]) -> bool:
@@ -172,35 +231,109 @@ def _shows_chain_block(document: Document, output: Block, incorrect: list[Block]
     return shown is not None and shown not in incorrect
 
 
-class Pipeline:
-    """One verify run over a corpus: lint everything once, run documents as they are asked for, report."""
+def shard(documents: list[Document], spec: str | None) -> list[Document]:
+    """The Kth of N parts (``spec`` = "K/N"): documents in path order, dealt out in turn. Deterministic."""
+    if spec is None:
+        return documents
+    k, n = parse_shard(spec)
+    ordered = sorted(documents, key=lambda d: d.rel)
+    return [d for i, d in enumerate(ordered) if i % n == k - 1]
 
-    def __init__(self, corpus: Corpus, rt: Runtime) -> None:
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    k_text, sep, n_text = spec.partition("/")
+    if not (sep and k_text.isdigit() and n_text.isdigit() and 1 <= int(k_text) <= int(n_text)):
+        raise ValueError(f"--shard takes K/N with 1 <= K <= N, e.g. 1/2 (not {spec!r})")
+    return int(k_text), int(n_text)
+
+
+class Pipeline:
+    """One verify run over a corpus: lint everything once, run documents (in parallel with ``jobs`` > 1, from
+    the cache where their inputs did not change), report."""
+
+    def __init__(self, corpus: Corpus, rt: Runtime, use_cache: bool = False, jobs: int = 1) -> None:
         self.corpus = corpus
         self.rt = rt
+        self.jobs = max(1, jobs)
+        self.cache = Cache(corpus.root, enabled=use_cache)
         self.started = time.perf_counter()
-        self.timings: dict[str, float] = {}
+        self.timings = Timings()
         lint_started = time.perf_counter()
         self.findings = lint_documents(corpus.documents)
-        self.timings["lint_s"] = time.perf_counter() - lint_started
+        self.timings.add("lint_s", time.perf_counter() - lint_started)
         self.results: dict[str, list[BlockResult]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, document: Document) -> str:
+        skill = next(s for s in self.corpus.skill_dirs if s in document.path.parents)
+        return document_key(document, self.corpus.root, skill, self.rt.server_version_hint())
+
+    def _cached(self, document: Document) -> tuple[str, list[BlockResult] | None]:
+        if not self.cache.enabled:
+            return "", None
+        key = self._key(document)
+        return key, self.cache.load(key, document)
+
+    def _finish(self, document: Document, key: str, results: list[BlockResult]) -> list[BlockResult]:
+        if self.cache.enabled and not any(r.cached for r in results):
+            self.cache.store(key, document, results)
+        with self._lock:
+            self.results[document.rel] = results
+        return results
 
     def document(self, document: Document) -> list[BlockResult]:
-        if document.rel not in self.results:
-            self.results[document.rel] = verify_document(document, self.findings, self.rt, self.timings)
-        return self.results[document.rel]
+        """One document's results, run now (or taken from the cache) if not done yet."""
+        with self._lock:
+            done = self.results.get(document.rel)
+        if done is not None:
+            return done
+        key, results = self._cached(document)
+        if results is None:
+            results = verify_document(document, self.findings, self.rt, self.timings)
+        return self._finish(document, key, results)
 
-    def run_all(self, on_document: DocumentDone | None = None) -> None:
-        for document in self.corpus.documents:
-            done = self.document(document)
-            if on_document:
-                on_document(document, done)
+    def run_all(
+        self, documents: list[Document] | None = None, on_document: DocumentDone | None = None
+    ) -> None:
+        """Verify ``documents`` (default: all). Each document's two runs (all its blocks; its Correct chain) are
+        separate jobs on ``jobs`` threads, the longest first; ``on_document`` is called as each document ends."""
+        todo = list(self.corpus.documents if documents is None else documents)
+        runs: list[tuple[Plan, str, list[Block]]] = []
+        plans: dict[str, tuple[str, Plan, dict[str, _Run]]] = {}
+        for document in todo:
+            key, results = self._cached(document)
+            if results is not None:
+                self._finish(document, key, results)
+                if on_document:
+                    on_document(document, results)
+                continue
+            p = plan(document)
+            plans[document.rel] = (key, p, {})
+            runs.append((p, "blocks_s", p.full_run))
+            if p.chain:
+                runs.append((p, "paste_s", p.chain_run))
+        # Longest first (by lines of code run): a good split of the work over the workers.
+        runs.sort(key=lambda run: -sum(b.code.count("\n") + 1 for b in run[2]))
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="fenceproof") as pool:
+            futures = {
+                pool.submit(_execute, blocks, self.rt, self.timings, kind): (p, kind)
+                for p, kind, blocks in runs
+            }
+            for future in as_completed(futures):
+                p, kind = futures[future]
+                key, _, done = plans[p.document.rel]
+                done[kind] = future.result()
+                if len(done) == (2 if p.chain else 1):
+                    results = combine(p, self.findings, done["blocks_s"], done.get("paste_s"))
+                    self._finish(p.document, key, results)
+                    if on_document:
+                        on_document(p.document, results)
 
     def report(self) -> Report:
         """The report of what has run so far; call after the runtime is closed to count its stop time."""
         from fenceproof import budget
 
-        timings = dict(self.timings)
+        timings = dict(self.timings.values)
         timings["postgres_start_s"] = self.rt.start_s
         timings["forkserver_start_s"] = self.rt.forkserver_s
         timings["servers_stop_s"] = self.rt.stop_s
@@ -212,7 +345,7 @@ class Pipeline:
 
 
 def verify(corpus: Corpus, rt: Runtime, on_document: DocumentDone | None = None) -> Report:
-    """Verify every document of ``corpus`` with the servers of ``rt``."""
+    """Verify every document of ``corpus`` with the servers of ``rt`` (one at a time, no cache)."""
     pipeline = Pipeline(corpus, rt)
-    pipeline.run_all(on_document)
+    pipeline.run_all(on_document=on_document)
     return pipeline.report()

@@ -24,7 +24,6 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-
 PRELOAD = (
     "asyncio", "pytest", "_pytest.python", "_pytest.fixtures", "psycopg", "anyio", "httpx2", "pydantic",
     "fastapi", "fastapi.testclient", "starlette.testclient", "sqlalchemy", "sqlalchemy.orm",

@@ -50,11 +50,13 @@ def test_returns_bodies_in_order(upstream, fetch_all):
 
     async def main():
         async with _client() as client:
-            return await fetch_all(client, urls, deadline=10)
+            got = await fetch_all(client, urls, deadline=10)
+            return got, still_running()
 
-    got = asyncio.run(main())
+    got, left = asyncio.run(main())
     want = [{"slept": 0.3}, {"n": 1}, {"slept": 0.1}, {"n": 2}]
     assert got == want, f"returned {got!r} for {len(urls)} URLs, expected the bodies in order: {want!r}"
+    assert not left, f"tasks still running after fetch_all returned: {describe(left)}"
 
 
 def test_requests_run_at_the_same_time(upstream, fetch_all):
@@ -77,9 +79,9 @@ def test_requests_run_at_the_same_time(upstream, fetch_all):
 
 def _failure_case(upstream, fetch_all, failing: str, kind: type[Exception]) -> None:
     urls = [
-        f"{upstream.url}/slow/1?i=0",
+        f"{upstream.url}/slow/2?i=0",
         f"{upstream.url}{failing}",
-        f"{upstream.url}/slow/1?i=1",
+        f"{upstream.url}/slow/2?i=1",
         f"{upstream.url}/json/3",
     ]
 
@@ -110,7 +112,7 @@ def _failure_case(upstream, fetch_all, failing: str, kind: type[Exception]) -> N
     kept = _kept_running(upstream, "/slow/", t_raised, after=failed[0].end or t_raised)
     assert not kept, f"siblings kept running after {failing}: {'; '.join(kept)}"
     assert not left, f"tasks still running after fetch_all raised for {failing}: {describe(left)}"
-    assert elapsed < 0.9, f"fetch_all raised {elapsed:.1f} s after the start, not as soon as {failing} failed"
+    assert elapsed < 1.8, f"fetch_all raised {elapsed:.1f} s after the start, not as soon as {failing} failed"
 
 
 def test_a_failed_response_cancels_the_others(upstream, fetch_all):

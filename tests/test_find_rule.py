@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from conftest import SKILL_DIR
 from fenceproof.budget import markdown_body
 from fenceproof.corpus import read_frontmatter
 from fenceproof.index import rule_files
+from fenceproof.postgres import Server
+
+pytest_plugins = ["runtime_fixtures"]
 
 SCRIPT = SKILL_DIR / "scripts" / "find_rule.py"
 
@@ -123,6 +127,17 @@ TRACEBACKS = [
         "asyncpg.exceptions.TooManyConnectionsError: sorry, too many clients already",
     ),
     ("was never awaited", "/app/main.py:27: RuntimeWarning: coroutine 'fetch_profile' was never awaited"),
+    # SQLAlchemy 2.0 (2.0.58 against PostgreSQL 15) still named the asyncpg class in the message; 2.1 does not.
+    (
+        "could not serialize access due to concurrent update",
+        "sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) <class "
+        "'asyncpg.exceptions.SerializationError'>: could not serialize access due to concurrent update",
+    ),
+    (
+        "canceling statement due to statement timeout",
+        "sqlalchemy.exc.DBAPIError: (sqlalchemy.dialects.postgresql.asyncpg.Error) <class "
+        "'asyncpg.exceptions.QueryCanceledError'>: canceling statement due to statement timeout",
+    ),
 ]
 
 
@@ -197,6 +212,128 @@ async def fetch_profile():
 fetch_profile()
 gc.collect()
 """,
+}
+
+# Programs that fail against a real PostgreSQL (DATABASE_URL in their environment), keyed the same way.
+_DB_SETUP = """
+import asyncio, os
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+URL = os.environ["DATABASE_URL"]
+async def table(engine):
+    async with engine.begin() as conn:
+        await conn.execute(text("create table if not exists stock (id int primary key, n int)"))
+        await conn.execute(text("insert into stock values (1, 10), (2, 10) on conflict do nothing"))
+"""
+FAILING_DB_PROGRAMS = {
+    "attached to a different loop": """
+engine = create_async_engine(URL)
+async def test_stock():
+    async with engine.connect() as conn:
+        await conn.execute(text("select 1"))
+for _ in range(2):
+    with asyncio.Runner() as runner:
+        runner.run(test_stock())
+""",
+    "could not serialize access due to concurrent update": """
+async def main():
+    engine = create_async_engine(URL, isolation_level="SERIALIZABLE")
+    await table(engine)
+    async with engine.connect() as a, engine.connect() as b:
+        await a.execute(text("select n from stock where id = 1"))
+        await b.execute(text("select n from stock where id = 1"))
+        await a.execute(text("update stock set n = n - 1 where id = 1"))
+        await a.commit()
+        await b.execute(text("update stock set n = n - 1 where id = 1"))
+asyncio.run(main())
+""",
+    "deadlock detected": """
+async def main():
+    engine = create_async_engine(URL)
+    await table(engine)
+    async with engine.connect() as a, engine.connect() as b:
+        await a.execute(text("set deadlock_timeout = '100ms'"))
+        await a.execute(text("update stock set n = n + 1 where id = 1"))
+        await b.execute(text("update stock set n = n + 1 where id = 2"))
+        waiting = asyncio.create_task(b.execute(text("update stock set n = n + 1 where id = 1")))
+        await asyncio.sleep(0.1)
+        try:
+            await a.execute(text("update stock set n = n + 1 where id = 2"))
+        finally:
+            await a.rollback()
+            await waiting
+asyncio.run(main())
+""",
+    "canceling statement due to statement timeout": """
+async def main():
+    engine = create_async_engine(URL, connect_args={"server_settings": {"statement_timeout": "100ms"}})
+    async with AsyncSession(engine) as session:
+        await session.execute(text("select pg_sleep(2)"))
+asyncio.run(main())
+""",
+    "QueryCanceledError: canceling statement due to statement timeout": """
+import asyncpg
+async def main():
+    conn = await asyncpg.connect(URL.replace("postgresql+asyncpg://", "postgresql://"), command_timeout=None)
+    await conn.execute("set statement_timeout = 100")
+    await conn.fetch("select pg_sleep(2)")
+asyncio.run(main())
+""",
+    "canceling statement due to lock timeout": """
+async def main():
+    engine = create_async_engine(URL)
+    await table(engine)
+    async with AsyncSession(engine) as holder, AsyncSession(engine) as waiter:
+        await holder.execute(text("select * from stock where id = 1 for update"))
+        await waiter.execute(text("set local lock_timeout = '100ms'"))
+        await waiter.execute(text("update stock set n = 0 where id = 1"))
+asyncio.run(main())
+""",
+    "current transaction is aborted": """
+from sqlalchemy.exc import DBAPIError
+async def main():
+    engine = create_async_engine(URL, connect_args={"server_settings": {"statement_timeout": "100ms"}})
+    async with AsyncSession(engine) as session:
+        try:
+            await session.execute(text("select pg_sleep(2)"))
+        except DBAPIError:
+            pass
+        await session.execute(text("select 1"))
+asyncio.run(main())
+""",
+    "Can't reconnect until invalid transaction is rolled back": """
+async def main():
+    engine = create_async_engine(URL)
+    async with AsyncSession(engine) as session:
+        try:
+            async with asyncio.timeout(0.1):
+                await session.execute(text("select pg_sleep(2)"))
+        except TimeoutError:
+            pass
+        await session.execute(text("select 1"))
+asyncio.run(main())
+""",
+    "the underlying connection is closed": """
+async def main():
+    engine = create_async_engine(URL, connect_args={"server_settings": {"idle_in_transaction_session_timeout": "100ms"}})
+    async with AsyncSession(engine) as session:
+        await session.execute(text("select count(*) from pg_class"))
+        await asyncio.sleep(0.5)
+        await session.execute(text("select count(*) from pg_class"))
+asyncio.run(main())
+""",
+}
+
+# pytest runs that fail, keyed the same way: (test module, pyproject.toml). Their whole output is the query.
+FAILING_PYTEST_RUNS = {
+    "fixture 'event_loop' not found": (
+        "def test_old_style(event_loop):\n    assert event_loop\n",
+        '[tool.pytest.ini_options]\nasyncio_default_fixture_loop_scope = "function"\n',
+    ),
+    'option "asyncio_default_fixture_loop_scope" is unset': (
+        "def test_anything():\n    pass\n",
+        '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n',
+    ),
 }
 
 
@@ -307,24 +444,50 @@ def test_real_traceback_lines_find_the_rule_that_lists_the_error(phrase: str, li
     assert top(line) in expected
 
 
-@pytest.mark.parametrize("phrase", sorted(FAILING_PROGRAMS))
-def test_stderr_of_a_real_failure_finds_the_rule_that_lists_the_error(phrase: str, tmp_path: Path) -> None:
+def _assert_output_finds_the_rule(phrase: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Run a command that fails; its whole output must contain ``phrase`` and rank a rule listing it first."""
     expected = _rules_listing(phrase)
     if not expected:
         pytest.skip(f"no rule lists an error containing {phrase!r} yet")
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
+    output = failed.stdout + failed.stderr
+    assert phrase.strip("'").lower() in output.lower(), output
+    result = run("-", stdin=output)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.split()[0]).name in expected, output + result.stdout
+
+
+@pytest.mark.parametrize("phrase", sorted(FAILING_PROGRAMS))
+def test_stderr_of_a_real_failure_finds_the_rule_that_lists_the_error(phrase: str, tmp_path: Path) -> None:
     program = tmp_path / "service.py"
     program.write_text(FAILING_PROGRAMS[phrase], encoding="utf-8")
-    failed = subprocess.run(
-        [sys.executable, "-W", "default", str(program)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-    )
-    assert phrase.strip("'").lower() in failed.stderr.lower(), failed.stderr
-    result = run("-", stdin=failed.stderr)
-    assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.split()[0]).name in expected, failed.stderr + result.stdout
+    command = [sys.executable, "-W", "default", str(program)]
+    _assert_output_finds_the_rule(phrase, command, tmp_path, dict(os.environ))
+
+
+@pytest.mark.parametrize("phrase", sorted(FAILING_DB_PROGRAMS))
+def test_stderr_of_a_real_database_failure_finds_the_rule_that_lists_the_error(
+    phrase: str, tmp_path: Path, pg_server: Server
+) -> None:
+    program = tmp_path / "service.py"
+    program.write_text(_DB_SETUP + FAILING_DB_PROGRAMS[phrase], encoding="utf-8")
+    name = pg_server.create_database()
+    try:
+        env = {**os.environ, "DATABASE_URL": pg_server.async_url(name)}
+        _assert_output_finds_the_rule(phrase, [sys.executable, "-W", "default", str(program)], tmp_path, env)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.mark.parametrize("phrase", sorted(FAILING_PYTEST_RUNS))
+def test_output_of_a_failing_pytest_run_finds_the_rule_that_lists_the_error(
+    phrase: str, tmp_path: Path
+) -> None:
+    module, config = FAILING_PYTEST_RUNS[phrase]
+    (tmp_path / "test_service.py").write_text(module, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(config, encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_service.py"]
+    _assert_output_finds_the_rule(phrase, command, tmp_path, dict(os.environ))
 
 
 def test_prints_path_and_title_best_first_up_to_the_limit() -> None:

@@ -15,7 +15,11 @@ from fenceproof.models import ServerUnavailable
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="fenceproof eval", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="fenceproof eval",
+        description="Grade a solution against an evals task (exit 0 pass, 1 fail, 2 bad input), or run an agent "
+        "on the tasks and report pass rates.",
+    )
     sub = top.add_subparsers(dest="action", required=True)
     g = sub.add_parser("grade", help="grade the project in DIR (a copy of it) against TASK's grader")
     g.add_argument("task", help="a task name (evals/tasks/NAME) or a task folder")

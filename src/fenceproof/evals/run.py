@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -42,9 +43,8 @@ def expand(command: str, *, prompt_file: Path, project: Path, task: Task) -> str
         "{task}": task.name,
         "{task_dir}": str(task.dir),
     }
-    for key, value in values.items():
-        command = command.replace(key, shlex.quote(value))
-    return command
+    pattern = "|".join(re.escape(key) for key in values)  # one pass: a prompt saying "{dir}" stays as it is
+    return re.sub(pattern, lambda m: shlex.quote(values[m.group(0)]), command)
 
 
 def run_agent(

@@ -18,8 +18,6 @@ from pathlib import Path
 from fenceproof.evals.grade import IGNORE, Check, Grade, Grader, missing_files
 from fenceproof.evals.tasks import Task
 
-PLACEHOLDERS = ("{prompt_file}", "{prompt}", "{dir}", "{task}", "{task_dir}")
-
 
 @dataclass
 class Run:

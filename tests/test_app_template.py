@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -34,6 +35,12 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 TEMPLATE = SKILL_DIR / "assets" / "fastapi-app-template.py"
 PROBLEM = "application/problem+json"
+# The same problem-details handlers, word for word, in the template and the Markdown that teaches them.
+PROBLEM_COPIES = [
+    TEMPLATE,
+    SKILL_DIR / "rules" / "fastapi-errors.md",
+    SKILL_DIR / "examples" / "orders-service.md",
+]
 
 
 def load_template() -> ModuleType:
@@ -105,8 +112,22 @@ def assert_problem(response: httpx2.Response, status: int, path: str) -> dict[st
     body = response.json()
     assert body["type"] == "about:blank" and body["status"] == status and body["instance"] == path
     assert body["title"] and body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
+    assert response.headers["x-request-id"]  # RequestIdMiddleware wraps every response, 500s too
     return body
+
+
+def problem_handlers_code(path: Path) -> str:
+    """The text from ``def problem(`` to the end of the ``PROBLEM_HANDLERS`` dict in ``path``."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index("def problem(")
+    end = text.index("\n}\n", text.index("PROBLEM_HANDLERS = {", start)) + 3
+    return text[start:end]
+
+
+def test_the_problem_handlers_are_one_piece_of_code() -> None:
+    copies = {path.name: problem_handlers_code(path) for path in PROBLEM_COPIES}
+    assert all("exc.headers" in code and "RequestValidationError" in code for code in copies.values())
+    assert len(set(copies.values())) == 1, "the problem-details handlers differ: " + ", ".join(copies)
 
 
 def test_crud_loads_orders_in_one_extra_query_and_commits(
@@ -200,6 +221,9 @@ def test_errors_are_problem_details_with_the_request_id(
         assert assert_problem(missing, 404, "/customers/999/orders")["detail"] == "customer 999 not found"
         invalid = assert_problem(client.get("/customers", params={"limit": 0}), 422, "/customers")
         assert invalid["errors"][0]["loc"] == ["query", "limit"]
+        not_allowed = client.delete("/customers")
+        assert_problem(not_allowed, 405, "/customers")
+        assert not_allowed.headers["allow"] == "POST"  # exc.headers kept; Starlette names the first route
 
         crashed = client.get("/crash", headers={"x-request-id": "trace-42"})
         body = assert_problem(crashed, 500, "/crash")

@@ -127,6 +127,24 @@ TRACEBACKS = [
         "asyncpg.exceptions.TooManyConnectionsError: sorry, too many clients already",
     ),
     ("was never awaited", "/app/main.py:27: RuntimeWarning: coroutine 'fetch_profile' was never awaited"),
+    (
+        "Exception in ASGI application",
+        "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
+        '  File "/srv/api/.venv/lib/python3.12/site-packages/uvicorn/protocols/http/httptools_impl.py", line 416, '
+        "in run_asgi\n"
+        '  File "/srv/api/.venv/lib/python3.12/site-packages/starlette/middleware/errors.py", line 186, in __call__\n'
+        "    raise exc\n"
+        "KeyError: 'customer_id'",
+    ),
+    (
+        "Method Not Allowed",
+        'INFO:     10.0.3.7:51234 - "DELETE /customers HTTP/1.1" 405 Method Not Allowed',
+    ),
+    (
+        "Task exception was never retrieved",
+        "Task exception was never retrieved\nfuture: <Task finished name='Task-9' "
+        "coro=<audit() done, defined at /srv/app/audit.py:12> exception=ValueError('empty audit event')>",
+    ),
     # SQLAlchemy 2.0 (2.0.58 against PostgreSQL 15) still named the asyncpg class in the message; 2.1 does not.
     (
         "could not serialize access due to concurrent update",
@@ -204,6 +222,44 @@ async def main():
 loop = asyncio.new_event_loop()
 loop.run_until_complete(main())
 loop.close()
+""",
+    "Exception in ASGI application": """
+import asyncio
+import socket
+import uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/orders/{order_id}")
+async def get_order(order_id: int):
+    raise RuntimeError(f"order {order_id}: connection to the ledger refused")
+async def main():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection(*sock.getsockname())
+    writer.write(b"GET /orders/7 HTTP/1.1\\r\\nHost: api\\r\\nConnection: close\\r\\n\\r\\n")
+    await reader.read()
+    writer.close()
+    server.should_exit = True
+    await task
+asyncio.run(main())
+""",
+    "Task exception was never retrieved": """
+import asyncio
+async def audit(event):
+    await asyncio.sleep(0)
+    raise ValueError(f"empty audit event {event!r}")
+async def main():
+    background = set()
+    task = asyncio.create_task(audit(""))
+    background.add(task)
+    task.add_done_callback(background.discard)
+    del task
+    await asyncio.sleep(0.05)
+asyncio.run(main())
 """,
     "was never awaited": """
 import gc

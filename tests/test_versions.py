@@ -105,3 +105,43 @@ def test_metadata_records_the_versions_the_corpus_runs_with() -> None:
     assert libraries, "metadata.json records no library versions"
     installed = {name: metadata.version(name) for name in libraries}
     assert libraries == installed, "update verifiedWith in metadata.json to the locked versions"
+
+
+# Libraries the corpus needs without importing them by name, and the text in the skill that needs them.
+USED_WITHOUT_IMPORT = {
+    "greenlet": "sqlalchemy.ext.asyncio",  # SQLAlchemy's asyncio extension runs on it
+    "psycopg": "postgresql+psycopg://",  # SQLAlchemy's psycopg dialect
+    "orjson": "ORJSONResponse",  # renders with it
+}
+
+
+def _imported_top_level_modules(code: str) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return names
+
+
+def test_metadata_lists_only_libraries_the_skill_uses() -> None:
+    """Every library in verifiedWith is imported by a block or the template, or needed by text the skill has."""
+    from fenceproof.blocks import extract
+
+    code = [p.read_text(encoding="utf-8") for p in sorted((SKILL_DIR / "assets").glob("*.py"))]
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SKILL_DIR.rglob("*.md"))]
+    for path, text in zip(sorted(SKILL_DIR.rglob("*.md")), texts, strict=True):
+        code += [b.code for b in extract(text, path, path.name) if b.lang == "python"]
+    imported = set().union(*(_imported_top_level_modules(c) for c in code))
+    recorded = json.loads((SKILL_DIR / "metadata.json").read_text())["verifiedWith"]
+    unused = [
+        name
+        for name in recorded
+        if name not in ("python", "postgresql")
+        and name.replace("-", "_") not in imported
+        and not any(USED_WITHOUT_IMPORT.get(name, "\0") in t for t in texts + code)
+    ]
+    assert not unused, f"metadata.json verifiedWith lists libraries no block uses: {unused}"

@@ -1,7 +1,8 @@
 """A production async FastAPI service on PostgreSQL: copy it (as app.py), rename the models, keep the wiring.
 
 Run: DATABASE_URL=postgresql+asyncpg://user:pw@127.0.0.1/app UPSTREAM_URL=http://127.0.0.1:9000 python app.py
-(HOST, PORT and the other Settings fields too), or `uvicorn app:app`: serve `app`, not `api`.
+(HOST, PORT and the other Settings fields too), `uvicorn app:app` or `fastapi run --entrypoint app:app`. Serve
+`app`, the middleware-wrapped app: `fastapi run app.py` discovers the FastAPI object `api` and drops the middleware.
 Needs: fastapi, uvicorn, "sqlalchemy[asyncio]", asyncpg, httpx2, pydantic-settings.
 Schema: Alembic in production (rules/sqlalchemy-migrations.md); create_schema() is for local dev and tests.
 """
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from http import HTTPStatus
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import httpx2
 import uvicorn
@@ -158,28 +159,44 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 HttpDep = Annotated[httpx2.AsyncClient, Depends(get_http)]
 
 
-async def problem(request: Request, exc: Exception) -> JSONResponse:
-    """Every error as RFC 9457 problem details."""
-    headers: Mapping[str, str] = {}
-    extra: dict[str, object] = {}
-    if isinstance(exc, StarletteHTTPException):  # also routing's 404 and 405
-        status, detail, headers = exc.status_code, str(exc.detail), exc.headers or {}
-    elif isinstance(exc, RequestValidationError):
-        status, detail, extra = 422, "request validation failed", {"errors": jsonable_encoder(exc.errors())}
-    elif isinstance(exc, IntegrityError):
-        status, detail = 409, "conflicts with existing data"
-    elif isinstance(exc, PoolTimeoutError):  # every pooled connection busy for pool_timeout: shed load
-        status, detail = 503, "database busy"
-    else:  # the server logs the traceback; the client never sees the exception's text
-        logger.error("unhandled %s, request_id=%s", type(exc).__name__, request_id.get())
-        status, detail = 500, "internal error"
+def problem(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """An RFC 9457 problem details response."""
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
-    body |= {"instance": request.url.path, "request_id": request_id.get(), **extra}
+    body |= {"instance": request.url.path, **extra}
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
 
 
-handled = (StarletteHTTPException, RequestValidationError, IntegrityError, PoolTimeoutError, Exception)
-api = FastAPI(lifespan=lifespan, exception_handlers={error: problem for error in handled})
+async def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem(request, exc.status_code, str(exc.detail), exc.headers)  # 405 Allow, 401 WWW-Authenticate
+
+
+async def validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return problem(request, 422, "request validation failed", errors=jsonable_encoder(exc.errors()))
+
+
+async def internal_problem(request: Request, exc: Exception) -> JSONResponse:
+    return problem(request, 500, "internal error")  # never exc's text; the server logs the traceback
+
+
+PROBLEM_HANDLERS = {
+    StarletteHTTPException: http_problem,  # also routing's 404 and 405; fastapi's HTTPException subclasses it
+    RequestValidationError: validation_problem,
+    Exception: internal_problem,
+}
+
+
+async def conflict_problem(request: Request, exc: IntegrityError) -> JSONResponse:
+    return problem(request, 409, "conflicts with existing data")
+
+
+async def busy_problem(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+    return problem(request, 503, "database busy")  # every pooled connection busy for pool_timeout: shed load
+
+
+handlers = {**PROBLEM_HANDLERS, IntegrityError: conflict_problem, PoolTimeoutError: busy_problem}
+api = FastAPI(lifespan=lifespan, exception_handlers=handlers)
 
 
 @api.get("/health")
@@ -235,12 +252,15 @@ async def catalog(
 ) -> list[Item]:
     settings: Settings = request.state.settings
     limit = asyncio.Semaphore(settings.fanout_concurrency)
+    failed = False
     try:  # all or nothing: the first failure cancels the other calls
         async with asyncio.timeout(settings.fanout_timeout), asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(fetch_item(http, limit, n)) for n in ids]
     except* (httpx2.HTTPError, TimeoutError) as group:
-        logger.warning("upstream failed: %r", group.exceptions[0])
-        raise HTTPException(502, "upstream unavailable") from None
+        logger.warning("upstream failed: %r, request_id=%s", group.exceptions[0], request_id.get())
+        failed = True
+    if failed:  # raised after the try: inside except*, Python 3.11.2 wraps it in an ExceptionGroup (a 500)
+        raise HTTPException(502, "upstream unavailable")
     return [task.result() for task in tasks]
 
 

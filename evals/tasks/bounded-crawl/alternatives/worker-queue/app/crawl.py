@@ -25,7 +25,10 @@ async def crawl(urls: list[str], limit: int = 5) -> dict[str, str]:
             response.raise_for_status()
             results[url] = await loop.run_in_executor(pool, fingerprint, response.content)
 
-    with ThreadPoolExecutor(max_workers=limit) as pool:
+    pool = ThreadPoolExecutor(max_workers=limit)
+    try:
         async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=limit)) as client:
             await asyncio.gather(*(worker(client, pool) for _ in range(min(limit, len(urls)))))
+    finally:
+        await asyncio.to_thread(pool.shutdown)  # joining the threads blocks: not on the loop
     return results

@@ -6,7 +6,14 @@ from conftest import REPO_ROOT
 
 from fenceproof.lint import ruff_executable
 
-PATHS = ["src", "tests", "benchmarks", "skills/python-backend/scripts", "skills/python-backend/assets"]
+PATHS = [
+    "src",
+    "tests",
+    "evals",
+    "benchmarks",
+    "skills/python-backend/scripts",
+    "skills/python-backend/assets",
+]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:

@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
         "index", help="regenerate the rule index, section lists and counts (--check: fail if stale)"
     )
     sub.add_parser("docs", help="build (docs build) or serve (docs serve) the documentation site")
+    sub.add_parser(
+        "eval", help="grade a solution against an evals task (eval grade), run an agent (eval run)"
+    )
     return top
 
 
@@ -128,6 +131,10 @@ def _delegate(argv: list[str]) -> int | None:
         from fenceproof.docs import main_docs
 
         return main_docs(argv[1:])
+    if argv[:1] == ["eval"]:
+        from fenceproof.evals.cli import main_eval
+
+        return main_eval(argv[1:])
     return None
 
 

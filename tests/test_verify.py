@@ -28,7 +28,7 @@ await asyncio.sleep(0)
 print(f"{1.5:.2f}")
 ```
 
-```python expect="warns:DeprecationWarning"
+```python expect="warns:DeprecationWarning" role="incorrect"
 import warnings
 
 warnings.warn("old", DeprecationWarning, stacklevel=1)

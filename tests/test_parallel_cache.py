@@ -111,6 +111,14 @@ def test_an_unchanged_tree_comes_from_the_cache_and_an_edit_reruns_only_that_doc
     assert set().union(*cached(tmp_path).values()) == {False}
 
 
+def test_a_run_without_the_cache_refreshes_it(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    make_skill(tmp_path, RULES)
+    assert fenceproof(tmp_path, pg_url, "--no-cache").returncode == 0
+    assert set().union(*cached(tmp_path).values()) == {False}
+    assert fenceproof(tmp_path, pg_url).returncode == 0
+    assert set().union(*cached(tmp_path).values()) == {True}
+
+
 def test_a_corrupt_or_foreign_cache_is_ignored(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
     make_skill(tmp_path, RULES)
     assert fenceproof(tmp_path, pg_url).returncode == 0

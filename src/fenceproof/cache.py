@@ -70,14 +70,16 @@ def document_key(document: Document, root: Path, skill_dir: Path, postgres: str)
 
 
 class Cache:
-    """Stored results by document key. ``enabled=False`` reads nothing and writes nothing."""
+    """Stored results by document key. ``read=False`` trusts no stored result (every document runs);
+    ``write=False`` stores none."""
 
-    def __init__(self, root: Path, enabled: bool = True) -> None:
+    def __init__(self, root: Path, read: bool = True, write: bool = True) -> None:
         self.dir = root / CACHE_DIR
-        self.enabled = enabled
+        self.read = read
+        self.write = write
 
     def load(self, key: str, document: Document) -> list[BlockResult] | None:
-        if not self.enabled:
+        if not self.read:
             return None
         try:
             data = json.loads((self.dir / f"{key}.json").read_text("utf-8"))
@@ -86,7 +88,7 @@ class Cache:
             return None  # missing, corrupt or foreign: run the document
 
     def store(self, key: str, document: Document, results: list[BlockResult]) -> None:
-        if not self.enabled or any(r.outcome == "failed" for r in results):
+        if not self.write or any(r.outcome == "failed" for r in results):
             return
         data = {
             "format": FORMAT,

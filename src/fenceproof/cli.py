@@ -35,7 +35,7 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         def advance(document: Document, results: list[BlockResult]) -> None:
             progress.update(task, advance=len(results), description=document.rel.rsplit("/", 1)[-1])
 
-        pipeline = Pipeline(corpus, rt, use_cache=not args.no_cache, jobs=args.jobs)
+        pipeline = Pipeline(corpus, rt, cache="refresh" if args.no_cache else "use", jobs=args.jobs)
         pipeline.run_all(shard(corpus.documents, args.shard), advance)
     report = pipeline.report()  # after the servers stopped, so their stop time counts
     render(report, out)
@@ -72,7 +72,9 @@ def parser() -> argparse.ArgumentParser:
         help="verify N documents at once (default: the number of cores)",
     )
     verify_cmd.add_argument(
-        "--no-cache", action="store_true", help="run every document, also those whose inputs did not change"
+        "--no-cache",
+        action="store_true",
+        help="run every document, also those whose inputs did not change (their results refresh the cache)",
     )
     verify_cmd.add_argument(
         "--shard",

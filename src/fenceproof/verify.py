@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fenceproof import conditions, kinds
 from fenceproof.blocks import shown_block
@@ -249,13 +250,18 @@ def parse_shard(spec: str) -> tuple[int, int]:
 
 class Pipeline:
     """One verify run over a corpus: lint everything once, run documents (in parallel with ``jobs`` > 1, from
-    the cache where their inputs did not change), report."""
+    the cache where their inputs did not change), report.
 
-    def __init__(self, corpus: Corpus, rt: Runtime, use_cache: bool = False, jobs: int = 1) -> None:
+    ``cache``: "off" reads and writes nothing; "use" takes unchanged documents from the cache and stores the
+    results of the rest; "refresh" runs every document and stores the results (``verify --no-cache``)."""
+
+    def __init__(
+        self, corpus: Corpus, rt: Runtime, cache: Literal["off", "use", "refresh"] = "off", jobs: int = 1
+    ) -> None:
         self.corpus = corpus
         self.rt = rt
         self.jobs = max(1, jobs)
-        self.cache = Cache(corpus.root, enabled=use_cache)
+        self.cache = Cache(corpus.root, read=cache == "use", write=cache != "off")
         self.started = time.perf_counter()
         self.timings = Timings()
         lint_started = time.perf_counter()
@@ -269,13 +275,13 @@ class Pipeline:
         return document_key(document, self.corpus.root, skill, self.rt.server_version_hint())
 
     def _cached(self, document: Document) -> tuple[str, list[BlockResult] | None]:
-        if not self.cache.enabled:
+        if not (self.cache.read or self.cache.write):
             return "", None
         key = self._key(document)
         return key, self.cache.load(key, document)
 
     def _finish(self, document: Document, key: str, results: list[BlockResult]) -> list[BlockResult]:
-        if self.cache.enabled and not any(r.cached for r in results):
+        if not any(r.cached for r in results):
             self.cache.store(key, document, results)
         with self._lock:
             self.results[document.rel] = results

@@ -188,7 +188,7 @@ with psycopg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""), autocom
 
 def test_block_that_drops_every_other_database(tmp_path: Path) -> None:
     """R1: the run's template goes; the next document still starts (no 30 s hang, no traceback)."""
-    # One document at a time: run in parallel, the other documents' databases go too, and they fail as well.
+    # One document at a time here; test_in_parallel_... below covers -j, where the documents are run again.
     run = Run(skill(tmp_path, DROP_OTHERS), args=("-j", "1"))
     assert_failed_and_named(run, "dropped the run's database fenceproof_")
     assert run.elapsed < 60
@@ -204,7 +204,7 @@ def test_block_that_terminates_every_backend(
         server = request.getfixturevalue("own_server")
         before = database_names(server)
         env = {"DATABASE_URL": own_url(server)}
-    run = Run(skill(tmp_path, TERMINATE_ALL), env, args=("-j", "1"))  # as above: parallel ones fail too
+    run = Run(skill(tmp_path, TERMINATE_ALL), env, args=("-j", "1"))  # serial, as above
     assert_failed_and_named(run, "terminated the engine's own connection to PostgreSQL")
     if source == "env":
         assert {n for n in database_names(server) if n.startswith(PREFIX)} <= before
@@ -231,8 +231,44 @@ os.kill(server, signal.SIGKILL)
 
 def test_block_that_kills_the_fork_server(tmp_path: Path) -> None:
     """R3: the fork server itself dies; the block fails, named, and a new fork server serves what follows."""
-    run = Run(skill(tmp_path, KILL_FORK_SERVER), args=("-j", "1"))  # one at a time: all its workers die
+    run = Run(skill(tmp_path, KILL_FORK_SERVER), args=("-j", "1"))  # serial, as above
     assert_failed_and_named(run, ("killed its worker's parent process", "killed with the fork server"))
+
+
+NEIGHBOUR = """\
+import os
+import time
+
+import psycopg
+
+with psycopg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", "")) as conn:
+    time.sleep(3)  # while the hostile block beside it runs
+    print(conn.execute("SELECT 1").fetchone())
+"""
+
+
+@pytest.mark.parametrize(
+    ("hostile", "says"),
+    [
+        (DROP_OTHERS, "dropped the run's database fenceproof_"),
+        (TERMINATE_ALL, "terminated the engine's own connection to PostgreSQL"),
+        (KILL_FORK_SERVER, ("killed its worker's parent process", "killed with the fork server")),
+    ],
+    ids=["drops-databases", "terminates-backends", "kills-fork-server"],
+)
+def test_in_parallel_a_hostile_block_is_named_and_the_documents_beside_it_keep_their_outcome(
+    tmp_path: Path, hostile: str, says: str | tuple[str, ...]
+) -> None:
+    """Under -j the block breaks what the documents running beside it share; they are run again one at a
+    time, so the hostile block is the one that fails, and the blame is not on a neighbour."""
+    rules = {
+        "asyncio-a.md": f"# A\n\n```python\n{hostile}```\n",
+        "asyncio-b.md": f"# B\n\n```python\n{NEIGHBOUR}```\n",
+    }
+    make_skill(tmp_path, rules)
+    run = Run(tmp_path, args=("-j", "2"))
+    assert_failed_and_named(run, says)
+    assert "2 documents were run again one at a time" in run.stderr, run.stderr
 
 
 OWN_SESSION = """\

@@ -87,6 +87,10 @@ class Cache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # missing, corrupt or foreign: run the document
 
+    def forget(self, key: str) -> None:
+        """Remove the entry of ``key``, if any (its result is no longer known to be right)."""
+        (self.dir / f"{key}.json").unlink(missing_ok=True)
+
     def store(self, key: str, document: Document, results: list[BlockResult]) -> None:
         if not self.write or any(r.outcome == "failed" for r in results):
             return

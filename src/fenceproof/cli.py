@@ -38,6 +38,12 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         pipeline = Pipeline(corpus, rt, cache="refresh" if args.no_cache else "use", jobs=args.jobs)
         pipeline.run_all(shard(corpus.documents, args.shard), advance)
     report = pipeline.report()  # after the servers stopped, so their stop time counts
+    if pipeline.rerun:
+        err.print(
+            f"a block broke what the documents run beside it share (the server's databases, the engine's "
+            f"connection or the fork server): {len(pipeline.rerun)} documents were run again one at a time, "
+            "so each outcome below is its own"
+        )
     render(report, out)
     for skill in corpus.skill_dirs:
         out.print(budget.render(budget.measure(skill)))

@@ -101,6 +101,11 @@ class Forkserver:
             raise
         self._sock.settimeout(self._answer_timeout_s)
 
+    def deaths(self) -> int:
+        """How often the fork server died during the run (a block killed it), the last time included."""
+        with self._lock:
+            return self.restarts + (0 if self._closed or self._proc.poll() is None else 1)
+
     def spawn(
         self, cwd: Path, env: dict[str, str], flags: list[str], fds: tuple[int, int, int]
     ) -> tuple[int, int | None]:

@@ -73,6 +73,7 @@ class Server:
         self._closed = False
         self._seen_reconnects = 0
         self.reconnects = 0  # times the admin connection was lost (a block terminated it) and made again
+        self.damaged = 0  # times ``damage`` found the run's state broken by a block
         self.swept: list[str] = []  # what dead runs had left on this server, removed when it opened
         self._admin: psycopg.Connection[Any] | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -185,6 +186,8 @@ class Server:
                     )
                     self._created.append(name)
                     self._template = name
+        if problems:
+            self.damaged += 1
         return problems
 
     def _drop_dead_runs(self) -> list[str]:

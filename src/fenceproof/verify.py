@@ -268,6 +268,7 @@ class Pipeline:
         self.findings = lint_documents(corpus.documents)
         self.timings.add("lint_s", time.perf_counter() - lint_started)
         self.results: dict[str, list[BlockResult]] = {}
+        self.rerun: list[str] = []  # documents run again one at a time after a block broke the shared run
         self._lock = threading.Lock()
 
     def _key(self, document: Document) -> str:
@@ -281,7 +282,7 @@ class Pipeline:
         return key, self.cache.load(key, document)
 
     def _finish(self, document: Document, key: str, results: list[BlockResult]) -> list[BlockResult]:
-        if not any(r.cached for r in results):
+        if key and not any(r.cached for r in results):
             self.cache.store(key, document, results)
         with self._lock:
             self.results[document.rel] = results
@@ -320,6 +321,7 @@ class Pipeline:
                 runs.append((p, "paste_s", p.chain_run))
         # Longest first (by lines of code run): a good split of the work over the workers.
         runs.sort(key=lambda run: -sum(b.code.count("\n") + 1 for b in run[2]))
+        breaks = self._breaks()
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="fenceproof") as pool:
             futures = {
                 pool.submit(_execute, blocks, self.rt, self.timings, kind): (p, kind)
@@ -334,6 +336,28 @@ class Pipeline:
                     self._finish(p.document, key, results)
                     if on_document:
                         on_document(p.document, results)
+        if self.jobs > 1 and runs and self._breaks() > breaks:
+            ran = {p.document.rel for p, _, blocks in runs if blocks}
+            self._run_again([d for d in todo if d.rel in ran])
+
+    def _breaks(self) -> int:
+        """How often a block broke what all documents share: the server's state (its databases, the engine's
+        connection) or the fork server."""
+        server, forkserver = self.rt.server, self.rt.forkserver
+        return (server.damaged if server else 0) + (forkserver.deaths() if forkserver else 0)
+
+    def _run_again(self, documents: list[Document]) -> None:
+        """A block broke the shared run while documents ran beside it: they may have failed because of it, or
+        been blamed for it. Run each again, one at a time, so that every outcome is its document's own."""
+        started = time.perf_counter()
+        for document in documents:
+            key = self._key(document) if self.cache.write else ""
+            if key:
+                self.cache.forget(key)
+            results = verify_document(document, self.findings, self.rt, self.timings)
+            self._finish(document, key, results)
+            self.rerun.append(document.rel)
+        self.timings.add("rerun_s", time.perf_counter() - started)
 
     def report(self) -> Report:
         """The report of what has run so far; call after the runtime is closed to count its stop time."""

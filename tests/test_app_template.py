@@ -1,7 +1,7 @@
 """The FastAPI app template (skills/python-backend/assets) against a real PostgreSQL and a loopback upstream.
 
 Each test loads the template fresh from its path, points DATABASE_URL at a new database and drives the app
-in-process with TestClient; the last one serves it with uvicorn in a subprocess. Warnings are errors.
+in-process with TestClient; the last ones serve it with uvicorn in a subprocess. Warnings are errors.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -230,25 +232,27 @@ def test_errors_are_problem_details_with_the_request_id(
         assert body["detail"] == "internal error" and "secret" not in crashed.text
         assert crashed.headers["x-request-id"] == "trace-42"  # a well-formed incoming id is kept
 
-        forged = client.get("/health", headers={"x-request-id": "<script>alert(1)</script>"})
+        forged = client.get("/livez", headers={"x-request-id": "<script>alert(1)</script>"})
         assert forged.status_code == 200 and len(forged.headers["x-request-id"]) == 32
-        assert client.get("/health").headers["x-request-id"] != forged.headers["x-request-id"]
+        assert client.get("/livez").headers["x-request-id"] != forged.headers["x-request-id"]
     assert connections_after_close(pg_server, dbname) == []
 
 
-def test_health_queries_the_database(
+def test_liveness_is_the_process_and_readiness_the_database(
     app_module: ModuleType, pg_server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with TestClient(app_module.app) as client:
-        health = client.get("/health")
-        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        for path in ("/livez", "/readyz"):
+            probe = client.get(path)
+            assert (probe.status_code, probe.json()) == (200, {"status": "ok"}), path
     assert connections_after_close(pg_server, dbname) == []
 
     missing_db = pg_server.new_name("missing")  # issued, never created
     monkeypatch.setenv("DATABASE_URL", pg_server.async_url(missing_db))
     with TestClient(app_module.app) as client:
-        body = assert_problem(client.get("/health"), 503, "/health")
+        body = assert_problem(client.get("/readyz"), 503, "/readyz")
         assert body["detail"] == "database unavailable"
+        assert client.get("/livez").status_code == 200  # a database outage restarts no replica
 
 
 def test_fan_out_is_bounded_ordered_and_all_or_nothing(
@@ -282,42 +286,84 @@ def test_fan_out_is_bounded_ordered_and_all_or_nothing(
             assert body["detail"] == "upstream unavailable"
 
 
-def test_serves_with_uvicorn_and_stops_cleanly_on_sigterm(
-    pg_server: Server, upstream: Upstream, dbname: str
-) -> None:
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], httpx2.Client]]:
+    """The template run as ``python app.py`` (warnings are errors) with ``env``; a client once /livez answers.
+    Killed afterwards if it is still running."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_server.async_url(dbname),
-        "UPSTREAM_URL": upstream.url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-    }
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env}
     command = [sys.executable, "-W", "error", str(TEMPLATE)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        base = f"http://127.0.0.1:{port}"
-        health = None
-        deadline = time.monotonic() + 15
-        with httpx2.Client(base_url=base, timeout=1.0) as http:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=1.0) as http:
+            deadline = time.monotonic() + 15
             while proc.poll() is None and time.monotonic() < deadline:
                 try:
-                    health = http.get("/health")
+                    http.get("/livez")
                     break
                 except httpx2.TransportError:
                     time.sleep(0.05)
-            assert health is not None, "the server did not answer /health"
-            assert (health.status_code, health.json()) == (200, {"status": "ok"})
-            assert len(health.headers["x-request-id"]) == 32
-            items = http.get("/catalog", params={"ids": [4, 2]})
-            assert items.json() == [{"id": 4, "name": "item-4"}, {"id": 2, "name": "item-2"}]
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+            else:
+                pytest.fail(f"the server did not answer /livez: {proc.communicate(timeout=5)}")
+            yield proc, http
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    # uvicorn shuts down (lifespan included), then re-raises the signal it caught: killed by SIGTERM, on purpose
+
+
+def stop(proc: subprocess.Popen[str], timeout: float = 10) -> str:
+    """SIGTERM, then what the server wrote to stderr; uvicorn re-raises the signal it caught, on purpose."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=timeout)
     assert proc.returncode == -signal.SIGTERM, err
     assert "Application shutdown complete." in err and "Traceback" not in err, err
+    return err
+
+
+def test_serves_with_uvicorn_and_stops_cleanly_on_sigterm(
+    pg_server: Server, upstream: Upstream, dbname: str
+) -> None:
+    env = {"DATABASE_URL": pg_server.async_url(dbname), "UPSTREAM_URL": upstream.url}
+    with served(env) as (proc, http):
+        ready = http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+        assert len(ready.headers["x-request-id"]) == 32
+        items = http.get("/catalog", params={"ids": [4, 2]})
+        assert items.json() == [{"id": 4, "name": "item-4"}, {"id": 2, "name": "item-2"}]
+        stop(proc)
     assert connections_after_close(pg_server, dbname) == []
+
+
+def test_every_log_line_carries_its_request_id(pg_server: Server, upstream: Upstream, dbname: str) -> None:
+    # Every item is a 404 under this base URL: the fan-out fails and the app logs a warning.
+    env = {"DATABASE_URL": pg_server.async_url(dbname), "UPSTREAM_URL": f"{upstream.url}/missing"}
+    with served(env) as (proc, http):
+        failed = http.get("/catalog", params={"ids": [1]}, headers={"x-request-id": "trace-7"})
+        assert failed.status_code == 502, failed.text
+        err = stop(proc)
+    assert "WARNING app [trace-7] upstream failed: HTTPStatusError" in err, err
+
+
+def test_sigterm_cancels_what_still_runs_after_the_shutdown_timeout(pg_server: Server, dbname: str) -> None:
+    """A request stuck on an upstream that never answers does not hold the shutdown past SHUTDOWN_TIMEOUT
+    (uvicorn's default would wait for it forever, until the orchestrator's SIGKILL)."""
+    with socket.socket() as silent:  # listening, never answering: connections are accepted by the kernel
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = {
+            "DATABASE_URL": pg_server.async_url(dbname),
+            "UPSTREAM_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "UPSTREAM_TIMEOUT": "60",
+            "SHUTDOWN_TIMEOUT": "1",
+        }
+        with served(env) as (proc, http), ThreadPoolExecutor(1) as pool:
+            stuck = pool.submit(http.get, "/catalog", params={"ids": [1]}, timeout=30)
+            time.sleep(0.5)  # the request is in the upstream call now
+            started = time.monotonic()
+            err = stop(proc, timeout=15)
+            elapsed = time.monotonic() - started
+            with pytest.raises(httpx2.HTTPError):
+                stuck.result().raise_for_status()
+    assert elapsed < 5, f"shutdown took {elapsed:.1f} s with SHUTDOWN_TIMEOUT=1"
+    assert "timeout graceful shutdown exceeded" in err, err

@@ -1,4 +1,5 @@
-"""The generated parts of SKILL.md, rules/_sections.md and metadata.json follow the rules' frontmatter."""
+"""The generated parts of SKILL.md, rules/_sections.md and metadata.json follow the rules' frontmatter; the
+checklists link every rule."""
 
 from __future__ import annotations
 
@@ -110,6 +111,33 @@ def test_counts_are_the_files_on_disk() -> None:
         on_disk = [p for p in folder_path.glob("*") if p.is_file()] if folder_path.is_dir() else []
         assert counts[folder] == len(on_disk), folder
     assert counts["categories"] == len(_section_ids(SKILL_DIR))
+
+
+def _checklist_links(checklist: Path) -> list[str]:
+    """The files a checklist's Markdown links point to (outside code blocks, relative, without #anchors)."""
+    prose = re.sub(r"^```.*?^```", "", checklist.read_text(encoding="utf-8"), flags=re.M | re.S)
+    targets = [target.split("#", 1)[0] for target in re.findall(r"\]\(([^)\s]+)\)", prose)]
+    return [target for target in targets if target and ":" not in target]
+
+
+@pytest.mark.parametrize("checklist", ["production-readiness.md", "code-review.md"])
+def test_readiness_and_review_checklists_link_every_rule(checklist: str) -> None:
+    path = SKILL_DIR / "checklists" / checklist
+    linked = {(path.parent / target).resolve() for target in _checklist_links(path)}
+    missing = [rule.name for rule in rule_files(SKILL_DIR) if rule.resolve() not in linked]
+    assert not missing, f"checklists/{checklist} has no item linking {missing}"
+
+
+def test_every_checklist_link_points_to_an_existing_file() -> None:
+    checklists = sorted((SKILL_DIR / "checklists").glob("*.md"))
+    assert checklists and all(_checklist_links(path) for path in checklists)
+    broken = [
+        f"{path.name}: {target}"
+        for path in checklists
+        for target in _checklist_links(path)
+        if not (path.parent / target).is_file()
+    ]
+    assert not broken, broken
 
 
 def test_changing_a_rule_title_and_symptom_makes_the_check_fail_until_regenerated(

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     max_overflow: int = 5
     pool_timeout: float = 5.0  # fail fast when the pool is exhausted, not after the default 30 s
     health_timeout: float = 2.0
+    shutdown_timeout: int = 20  # seconds; below the orchestrator's grace period (Kubernetes: 30 s by default)
     upstream_timeout: float = 5.0
     upstream_max_connections: int = 20  # per process
     fanout_concurrency: int = 5  # upstream calls in flight per request
@@ -199,8 +200,15 @@ handlers = {**PROBLEM_HANDLERS, IntegrityError: conflict_problem, PoolTimeoutErr
 api = FastAPI(lifespan=lifespan, exception_handlers=handlers)
 
 
-@api.get("/health")
-async def health(request: Request) -> Health:
+@api.get("/livez")
+async def livez() -> Health:
+    """Liveness: the process answers. No dependency here, or a database outage restarts every replica."""
+    return Health(status="ok")
+
+
+@api.get("/readyz")
+async def readyz(request: Request) -> Health:
+    """Readiness: a timed query; 503 takes this replica out of the load balancer until the database is back."""
     engine: AsyncEngine = request.state.engine
     try:
         async with asyncio.timeout(request.state.settings.health_timeout), engine.connect() as conn:
@@ -257,7 +265,7 @@ async def catalog(
         async with asyncio.timeout(settings.fanout_timeout), asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(fetch_item(http, limit, n)) for n in ids]
     except* (httpx2.HTTPError, TimeoutError) as group:
-        logger.warning("upstream failed: %r, request_id=%s", group.exceptions[0], request_id.get())
+        logger.warning("upstream failed: %r", group.exceptions[0])  # the log filter adds the request id
         failed = True
     if failed:  # raised after the try: inside except*, Python 3.11.2 wraps it in an ExceptionGroup (a 500)
         raise HTTPException(502, "upstream unavailable")
@@ -291,9 +299,27 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
+def add_request_id(record: logging.LogRecord) -> bool:
+    """A handler filter: every record the handler writes, of any logger, carries the request's id."""
+    record.request_id = request_id.get() or "-"
+    return True
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(add_request_id)  # on the handler, not a logger: library records pass it too
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
 # Wrapped around the whole app (outside ServerErrorMiddleware) so 500s carry the id too; wrap CORS the same way.
 app = RequestIdMiddleware(api)
 
 if __name__ == "__main__":
     settings = Settings()
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    configure_logging()
+    # On SIGTERM uvicorn stops accepting, waits for running requests up to the timeout, then runs the lifespan's
+    # shutdown (the default waits forever, and the orchestrator's SIGKILL comes first).
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, timeout_graceful_shutdown=settings.shutdown_timeout
+    )

@@ -61,6 +61,10 @@ GENERIC_CLASS_FACTOR = 0.5
 # error lines.
 _FRAME = re.compile(r'^[\s|]*File "[^"]*", line \d+')
 _MARKERS = re.compile(r"^[\s|]*[\^~]+[\s^~]*$")
+# A warning printed beside a traceback ("sys:1: RuntimeWarning: coroutine 'sleep' was never awaited" after
+# "RuntimeError: Event loop is closed") is a consequence of the exception: the exception is the failure.
+_TRACEBACK = re.compile(r"^[\s|]*Traceback \(most recent call last\):", re.MULTILINE)
+_WARNING_LINE = re.compile(r"^\S*:\d+: \w*Warning: ")
 
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
@@ -263,10 +267,14 @@ def score(rule: Rule, query: set[str], idf: dict[str, float]) -> float:
 
 
 def query_text(text: str) -> str:
-    """The parts of pasted text that describe the failure: traceback frames removed."""
+    """The parts of pasted text that describe the failure: traceback frames removed, and the warnings printed
+    beside a traceback."""
     kept: list[str] = []
     frame_column = -1  # where the last frame line's "File" starts; the source line under it is indented more
+    traceback = bool(_TRACEBACK.search(text))
     for line in text.splitlines():
+        if traceback and _WARNING_LINE.match(line):
+            continue
         if _FRAME.match(line):
             frame_column = line.index("File")
             continue

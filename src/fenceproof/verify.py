@@ -336,9 +336,9 @@ class Pipeline:
                     self._finish(p.document, key, results)
                     if on_document:
                         on_document(p.document, results)
-        if self.jobs > 1 and runs and self._breaks() > breaks:
+        if self.jobs > 1 and self._breaks() > breaks:
             ran = {p.document.rel for p, _, blocks in runs if blocks}
-            self._run_again([d for d in todo if d.rel in ran])
+            self._run_again([(d, plans[d.rel][0]) for d in todo if d.rel in ran])
 
     def _breaks(self) -> int:
         """How often a block broke what all documents share: the server's state (its databases, the engine's
@@ -346,12 +346,12 @@ class Pipeline:
         server, forkserver = self.rt.server, self.rt.forkserver
         return (server.damaged if server else 0) + (forkserver.deaths() if forkserver else 0)
 
-    def _run_again(self, documents: list[Document]) -> None:
+    def _run_again(self, documents: list[tuple[Document, str]]) -> None:
         """A block broke the shared run while documents ran beside it: they may have failed because of it, or
-        been blamed for it. Run each again, one at a time, so that every outcome is its document's own."""
+        been blamed for it. Run each again (with its cache key), one at a time, so that every outcome is its
+        document's own."""
         started = time.perf_counter()
-        for document in documents:
-            key = self._key(document) if self.cache.write else ""
+        for document, key in documents:
             if key:
                 self.cache.forget(key)
             results = verify_document(document, self.findings, self.rt, self.timings)
